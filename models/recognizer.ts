@@ -1,0 +1,70 @@
+/**
+ * The contract between models and the train / evaluate / read stages.
+ * A model family registers a factory; the stages stay model-agnostic.
+ */
+import type * as tf from "@tensorflow/tfjs";
+import type { Batch } from "../data/batch.ts";
+import type { ObjectSchema } from "../pipeline/schema.ts";
+
+export interface RecognizerOutput {
+  /** [batch, maxLength + 1, numClasses] logits (class 0 = null/EOS). */
+  logits: tf.Tensor3D;
+}
+
+export interface TrainingLoss {
+  /** The scalar to minimise. */
+  loss: tf.Scalar;
+  /** Named parts for logging (e.g. ce_original, contrastive), scalars. */
+  parts: Record<string, tf.Scalar>;
+}
+
+export interface TrainingContext {
+  step: number;
+  /** Deterministic per-step random source for batch-level transforms (e.g. ConAug). */
+  random: () => number;
+}
+
+export interface Recognizer {
+  readonly family: string;
+  /** The validated config the model was built from (stored in checkpoints). */
+  readonly config: Record<string, unknown>;
+  /** maxLength + 1 positions, numClasses outputs. */
+  readonly positions: number;
+  readonly numClasses: number;
+  /** Trainable weights by stable, documented name (checkpoint keys). */
+  readonly weights: Map<string, tf.Variable>;
+  /** Non-trainable state (BatchNorm running statistics) by name. */
+  readonly buffers: Map<string, tf.Variable>;
+  /** Eval-mode forward on NHWC images. */
+  predict(images: tf.Tensor4D): RecognizerOutput;
+  /** Train-mode loss for one batch; called inside the optimiser's gradient scope. */
+  trainingLoss(batch: Batch, images: tf.Tensor4D, ctx: TrainingContext): TrainingLoss;
+  dispose(): void;
+}
+
+export interface ModelFamily<C = Record<string, unknown>> {
+  readonly name: string;
+  readonly description: string;
+  readonly config: ObjectSchema<C>;
+  /** Builds a model with weights initialised from `seed`. */
+  create(config: C, seed: number, numClasses: number): Recognizer;
+  /** `import.meta.url` of the module, for the code digest of stages that use it. */
+  readonly module: string;
+}
+
+const families = new Map<string, ModelFamily<unknown>>();
+
+export function registerModelFamily<C>(family: ModelFamily<C>): ModelFamily<C> {
+  families.set(family.name, family as ModelFamily<unknown>);
+  return family;
+}
+
+export function getModelFamily(name: string): ModelFamily<unknown> {
+  const f = families.get(name);
+  if (!f) throw new Error(`unknown model "${name}"; known: ${[...families.keys()].join(", ") || "(none)"}`);
+  return f;
+}
+
+export function modelFamilies(): string[] {
+  return [...families.keys()].sort();
+}
