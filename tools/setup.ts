@@ -25,10 +25,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Runs a command quietly; its output is shown only when it fails. */
 async function sh(cmd: string[], env: Record<string, string> = {}, cwd = root): Promise<void> {
-  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), cwd, env, stdout: "inherit", stderr: "inherit" });
-  const { code } = await p.output();
-  if (code !== 0) throw new Error(`setup: \`${cmd.join(" ")}\` failed with exit code ${code}`);
+  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), cwd, env, stdout: "piped", stderr: "piped" });
+  const { code, stdout, stderr } = await p.output();
+  if (code !== 0) {
+    const decoder = new TextDecoder();
+    console.error(decoder.decode(stdout).slice(-4000), decoder.decode(stderr).slice(-8000));
+    throw new Error(`setup: \`${cmd.join(" ")}\` (in ${cwd}) failed with exit code ${code}`);
+  }
 }
 
 const lockHash = await sha256(join(root, "package-lock.json"));
@@ -49,9 +54,7 @@ if (!(await exists(lmdbMarker)) || (await Deno.readTextFile(lmdbMarker)) !== lmd
   const nodedir = (await exists("/usr/include/node/node.h")) ? ["--nodedir=/usr"] : [];
   await sh([nodeGyp, "rebuild", ...nodedir], { LMDB_DATA_V1: "true" }, lmdbDir);
   // Prebuilt v2 binaries would be picked before our build: remove them.
-  for await (const e of Deno.readDir(join(root, "node_modules", "@lmdb")).catch(() => [])) {
-    await Deno.remove(join(root, "node_modules", "@lmdb", e.name), { recursive: true });
-  }
+  await Deno.remove(join(root, "node_modules", "@lmdb"), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(lmdbMarker, lmdbVersion);
 }
 say("ready");
