@@ -20,4 +20,9 @@ export interface Batch {
   texts: string[];
   /** Sample indices in the source data set (1-based LMDB indices). */
   indices: number[];
+  /**
+   * Which data set each sample comes from, when a loader reads several
+   * (position in its list of paths); absent or 0 for a single one.
+   */
+  sources?: number[];
 }

@@ -1,0 +1,155 @@
+/**
+ * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…`
+ *
+ * Recognises the text in images with a strata checkpoint and prints one line per image:
+ * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
+ * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
+ * model folder (then its best.safetensors).
+ */
+import { basename, dirname, join } from "node:path";
+
+const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
+
+const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…
+
+Recognises text in images and prints \`file: text (confidence)\` per image.
+  --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
+  --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
+  --batch-size N      images per forward pass (default 64)
+  IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function globToRegExp(pattern: string): RegExp {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = pattern.indexOf("]", i + 1);
+      if (end < 0) re += "\\[";
+      else {
+        re += `[${pattern.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\")}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Expands files, folders and globs into a list of image paths (folders and globs sorted). */
+export async function expandImages(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const arg of args) {
+    if (/[*?[]/.test(basename(arg))) {
+      const dir = dirname(arg);
+      const re = globToRegExp(basename(arg));
+      const found: string[] = [];
+      for await (const e of Deno.readDir(dir)) if (e.isFile && re.test(e.name)) found.push(join(dir, e.name));
+      if (found.length === 0) throw new Error(`${arg}: no file matches`);
+      out.push(...found.sort());
+    } else if (await isDir(arg)) {
+      const found: string[] = [];
+      for await (const e of Deno.readDir(arg)) if (e.isFile && IMAGE_EXT.test(e.name)) found.push(join(arg, e.name));
+      out.push(...found.sort());
+    } else {
+      await Deno.stat(arg).catch(() => {
+        throw new Error(`${arg}: no such file or folder`);
+      });
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+export async function main(args: string[], print: (line: string) => void = console.log): Promise<number> {
+  let checkpoint: string | undefined;
+  let backend: string | undefined;
+  let batchSize = 64;
+  const inputs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    try {
+      if (a === "--help" || a === "-h") {
+        console.error(USAGE);
+        return 0;
+      } else if (a === "--checkpoint") checkpoint = value();
+      else if (a.startsWith("--checkpoint=")) checkpoint = a.slice(13);
+      else if (a === "--backend") backend = value();
+      else if (a.startsWith("--backend=")) backend = a.slice(10);
+      else if (a === "--batch-size") batchSize = Number(value());
+      else if (a === "--") continue;
+      else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
+      else inputs.push(a);
+    } catch (e) {
+      console.error(`read: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+  }
+  if (!checkpoint || inputs.length === 0 || !(Number.isInteger(batchSize) && batchSize >= 1)) {
+    console.error(USAGE);
+    return 2;
+  }
+  try {
+    const files = await expandImages(inputs);
+    if (files.length === 0) throw new Error(`no images in ${inputs.join(", ")}`);
+    const path = (await isDir(checkpoint)) ? join(checkpoint, "best.safetensors") : checkpoint;
+    const tf = await import("@tensorflow/tfjs");
+    const { prepareBackend } = await import("../training/backend.ts");
+    const { loadRecognizer } = await import("../training/checkpoint.ts");
+    const { recognize } = await import("../training/predict.ts");
+    const { charsetFor } = await import("../data/charset.ts");
+    const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
+    await prepareBackend(backend);
+    const { model, meta } = await loadRecognizer(path);
+    try {
+      const d = meta.data;
+      const spec = {
+        height: d.height,
+        width: d.width,
+        channels: d.channels as 1 | 3,
+        normalize: d.normalize as "imagenet" | "unit",
+      };
+      const charset = charsetFor(d.protocol as 36 | 62 | 94);
+      const per = d.height * d.width * d.channels;
+      const rgb = new Float32Array(d.height * d.width * 3);
+      for (let start = 0; start < files.length; start += batchSize) {
+        const chunk = files.slice(start, start + batchSize);
+        const images = new Float32Array(chunk.length * per);
+        for (const [k, file] of chunk.entries()) {
+          const img = await decodeImage(await Deno.readFile(file)).catch((e) => {
+            throw new Error(`${file}: ${(e as Error).message}`);
+          });
+          normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, k * per);
+        }
+        const x = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        try {
+          const rec = await recognize(model, x, charset);
+          for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
+        } finally {
+          x.dispose();
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+    return 0;
+  } catch (e) {
+    console.error(`read: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

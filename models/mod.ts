@@ -1,0 +1,2 @@
+/** Imports every model family so that they register (`getModelFamily(name)`). */
+import "./abinet/mod.ts";

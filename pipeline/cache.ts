@@ -1,0 +1,198 @@
+/**
+ * The content-addressed cache: `<cache>/<key[0:2]>/<key>/` holds `outputs/`,
+ * `manifest.json`, `log.txt`, `summary.json` and `timings.json`. Stages write
+ * into `<cache>/tmp/<key>.<pid>.<random>/` (same file system) which is renamed
+ * into place on success. `<cache>/locks/<key>.lock` serialises computing one
+ * key across processes; `<cache>/scratch/<key>/` keeps resumable state.
+ */
+import { join } from "node:path";
+import { type ContentDigest, contentDigest, DigestCache, writeFileAtomic } from "./digest.ts";
+import { digestOf } from "./hash.ts";
+
+/** Everything that goes into a key. */
+export interface KeyComponents {
+  kind: string;
+  version: number;
+  params: Record<string, unknown>;
+  /** Input name → one entry per delivered upstream output. */
+  inputs: Record<string, InputComponent[]>;
+  /** Digest of the kind's module and its project imports. */
+  code: string;
+  env: Record<string, string>;
+}
+
+export interface InputComponent {
+  /** `stageId.output`, or `path` for external files. */
+  from: string;
+  digest: string;
+  /** Digest of the producer's params (they are delivered to the stage in `ResolvedInput.params`). */
+  params?: string;
+}
+
+export function keyOf(c: KeyComponents): string {
+  return digestOf(c);
+}
+
+export interface Timings {
+  started: string;
+  finished: string;
+  seconds: number;
+}
+
+export interface EntryManifest {
+  version: 1;
+  key: string;
+  stage: string;
+  components: KeyComponents;
+  outputs: Record<string, ContentDigest>;
+  summary: Record<string, unknown>;
+  notes: string[];
+  timings: Timings;
+}
+
+export function defaultCacheDir(root: string): string {
+  return Deno.env.get("STRATA_CACHE") || join(root, ".strata", "cache");
+}
+
+export class Cache {
+  readonly digests: DigestCache;
+  constructor(readonly dir: string) {
+    this.digests = new DigestCache(join(dir, "digests.json"));
+  }
+
+  entryDir(key: string): string {
+    return join(this.dir, key.slice(0, 2), key);
+  }
+
+  /** The entry's manifest, or undefined when there is no (complete) entry. */
+  readManifest(key: string): EntryManifest | undefined {
+    try {
+      return JSON.parse(Deno.readTextFileSync(join(this.entryDir(key), "manifest.json")));
+    } catch {
+      return undefined;
+    }
+  }
+
+  has(key: string): boolean {
+    try {
+      return Deno.statSync(join(this.entryDir(key), "manifest.json")).isFile;
+    } catch {
+      return false;
+    }
+  }
+
+  scratchDir(key: string): string {
+    return join(this.dir, "scratch", key);
+  }
+
+  /** A fresh temporary directory for computing `key`. */
+  newTmp(key: string): string {
+    const base = join(this.dir, "tmp");
+    Deno.mkdirSync(base, { recursive: true });
+    const dir = join(base, `${key}.${Deno.pid}.${Math.random().toString(36).slice(2, 10)}`);
+    Deno.mkdirSync(dir);
+    return dir;
+  }
+
+  /** Removes temporary directories of `key` left by killed attempts (call while holding the key's lock). */
+  cleanTmp(key: string): void {
+    const base = join(this.dir, "tmp");
+    try {
+      for (const e of Deno.readDirSync(base)) {
+        if (e.name.startsWith(`${key}.`)) removeQuietly(join(base, e.name));
+      }
+    } catch { /* no tmp dir */ }
+  }
+
+  /** Takes the per-key lock (exclusive `flock`), waiting while another process holds it. */
+  async lock(key: string): Promise<() => void> {
+    const dir = join(this.dir, "locks");
+    Deno.mkdirSync(dir, { recursive: true });
+    const file = await Deno.open(join(dir, `${key}.lock`), { read: true, write: true, create: true });
+    await file.lock(true);
+    return () => {
+      try {
+        file.unlockSync();
+      } finally {
+        file.close();
+      }
+    };
+  }
+
+  /** Moves a finished temporary directory into place (replacing an existing entry, e.g. with --force). */
+  commit(tmp: string, key: string): void {
+    const target = this.entryDir(key);
+    Deno.mkdirSync(join(this.dir, key.slice(0, 2)), { recursive: true });
+    try {
+      Deno.renameSync(tmp, target);
+    } catch (e) {
+      if (!this.exists(target)) throw e;
+      this.remove(key);
+      Deno.renameSync(tmp, target);
+    }
+  }
+
+  private exists(p: string): boolean {
+    try {
+      Deno.lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes an entry: renamed out of the way first so that readers never see half of it. */
+  remove(key: string): void {
+    const target = this.entryDir(key);
+    if (!this.exists(target)) return;
+    const trash = join(this.dir, "tmp", `trash.${key}.${Deno.pid}.${Math.random().toString(36).slice(2, 10)}`);
+    Deno.mkdirSync(join(this.dir, "tmp"), { recursive: true });
+    Deno.renameSync(target, trash);
+    removeQuietly(trash);
+  }
+
+  /** Re-hashes an entry's outputs; returns a description of the first mismatch, or undefined if intact. */
+  async verify(key: string): Promise<string | undefined> {
+    const m = this.readManifest(key);
+    if (!m) return "manifest missing or unreadable";
+    const fresh = new DigestCache(undefined);
+    for (const [name, out] of Object.entries(m.outputs)) {
+      let d: ContentDigest;
+      try {
+        d = await contentDigest(join(this.entryDir(key), "outputs", name), fresh);
+      } catch (e) {
+        return `output ${name}: ${(e as Error).message}`;
+      }
+      if (d.digest !== out.digest) return `output ${name}: digest ${d.digest} ≠ recorded ${out.digest}`;
+    }
+    return undefined;
+  }
+
+  writeEntryFiles(tmp: string, manifest: EntryManifest): void {
+    writeFileAtomic(join(tmp, "summary.json"), JSON.stringify(manifest.summary, null, 2) + "\n");
+    writeFileAtomic(join(tmp, "timings.json"), JSON.stringify(manifest.timings, null, 2) + "\n");
+    writeFileAtomic(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+  }
+
+  /** Keys of all complete entries. */
+  *entries(): Generator<string> {
+    let shards: Deno.DirEntry[];
+    try {
+      shards = [...Deno.readDirSync(this.dir)];
+    } catch {
+      return;
+    }
+    for (const s of shards) {
+      if (!s.isDirectory || !/^[0-9a-f]{2}$/.test(s.name)) continue;
+      for (const e of Deno.readDirSync(join(this.dir, s.name))) {
+        if (e.isDirectory && /^[0-9a-f]{64}$/.test(e.name)) yield e.name;
+      }
+    }
+  }
+}
+
+export function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch { /* already gone */ }
+}

@@ -1,0 +1,157 @@
+/** Tests that need separate processes: key stability, SIGKILL atomicity, concurrent runs, the CLI. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Cache } from "./cache.ts";
+import { readLock } from "./provenance.ts";
+import { cli, cliCommand, PIPELINE_URL, tempProject, write } from "./test_helpers.ts";
+
+const KINDS = `
+import { registerStageKind } from "${PIPELINE_URL}stage_kind.ts";
+import { integer, object, string } from "${PIPELINE_URL}schema.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+registerStageKind({
+  kind: "x_gen", version: 1, description: "writes n", module: import.meta.url,
+  params: object({ n: integer({ default: 1 }), tag: string({ default: "" }) }),
+  inputs: {}, outputs: { out: { description: "n", type: "file" } },
+  environment: () => ({ flavour: "plain" }),
+  async run(ctx) { await Deno.writeTextFile(ctx.output("out"), String(ctx.params.n)); },
+});
+
+registerStageKind({
+  kind: "x_slow", version: 1, description: "writes slowly", module: import.meta.url,
+  params: object({}), inputs: {}, outputs: { data: { description: "d", type: "dir" } },
+  async run(ctx) {
+    const dir = Deno.env.get("MARKER_DIR")!;
+    await Deno.writeTextFile(dir + "/count", "run\\n", { append: true });
+    const f = await Deno.open(ctx.output("data") + "/part", { write: true, create: true });
+    await f.write(new Uint8Array(1000));
+    await Deno.writeTextFile(dir + "/started", "1");
+    const wait = Number(Deno.env.get("SLOW_MS") ?? "0");
+    for (let t = 0; t < wait; t += 50) { await sleep(50); await f.write(new Uint8Array(1000)); }
+    f.close();
+  },
+});
+`;
+
+function project(): { root: string; kinds: string } {
+  const root = tempProject();
+  const kinds = write(root, "kinds.ts", KINDS);
+  return { root, kinds };
+}
+
+async function waitForFile(path: string, child: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  while (true) {
+    try {
+      Deno.statSync(path);
+      return;
+    } catch { /* not yet */ }
+    if (exited) throw new Error(`process exited before ${path} appeared`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+Deno.test("keys are stable across processes, caches and YAML formatting", async () => {
+  const { root, kinds } = project();
+  write(root, "a.yaml", "name: k\nstages:\n  g: { kind: x_gen, params: { n: 3, tag: t } }\n  h: { kind: x_gen }\n");
+  write(
+    root,
+    "b.yaml",
+    "name: k\nstages:\n  h:\n    kind: x_gen\n  g:\n    params:\n      tag: 't'\n      n: 3.0\n    kind: x_gen\n",
+  );
+  const keys = async (file: string, cache: string) => {
+    const r = await cli(root, ["run", file, "--cache", cache], [kinds]);
+    assert.equal(r.code, 0, r.stderr);
+    const lock = readLock(join(root, "results/k/strata.lock"))!;
+    return Object.fromEntries(Object.entries(lock.stages).map(([id, s]) => [id, s.key]));
+  };
+  const k1 = await keys("a.yaml", join(root, "c1"));
+  const k2 = await keys("b.yaml", join(root, "c2"));
+  assert.deepEqual(k1, k2);
+  assert.notEqual(k1.g, k1.h);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("a stage killed with SIGKILL mid-write leaves no cache entry; the rerun completes", async () => {
+  const { root, kinds } = project();
+  write(root, "e.yaml", "stages:\n  s: { kind: x_slow }\n");
+  const markers = join(root, "m");
+  Deno.mkdirSync(markers);
+  const child = cliCommand(root, ["run", "e.yaml"], [kinds], { MARKER_DIR: markers, SLOW_MS: "60000" }).spawn();
+  await waitForFile(join(markers, "started"), child);
+  child.kill("SIGKILL");
+  const st = await child.status;
+  assert.equal(st.success, false);
+  const cacheDir = join(root, ".strata/cache");
+  assert.deepEqual([...new Cache(cacheDir).entries()], []);
+  assert.equal([...Deno.readDirSync(join(cacheDir, "tmp"))].length, 1); // the killed attempt's temp dir
+  const r = await cli(root, ["run", "e.yaml"], [kinds], { MARKER_DIR: markers, SLOW_MS: "0" });
+  assert.equal(r.code, 0, r.stderr);
+  const entries = [...new Cache(cacheDir).entries()];
+  assert.equal(entries.length, 1);
+  assert.equal([...Deno.readDirSync(join(cacheDir, "tmp"))].length, 0); // cleaned under the key's lock
+  assert.equal(Deno.readTextFileSync(join(markers, "count")), "run\nrun\n");
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("two concurrent runs on one cache compute a key once; the second waits and takes the hit", async () => {
+  const { root, kinds } = project();
+  write(root, "e.yaml", "stages:\n  s: { kind: x_slow }\n  g: { kind: x_gen }\n");
+  const markers = join(root, "m");
+  Deno.mkdirSync(markers);
+  const env = { MARKER_DIR: markers, SLOW_MS: "2500" };
+  const first = cliCommand(root, ["run", "e.yaml"], [kinds], env).spawn();
+  await waitForFile(join(markers, "started"), first);
+  const second = cliCommand(root, ["run", "e.yaml"], [kinds], env).spawn();
+  const [o1, o2] = await Promise.all([first.output(), second.output()]);
+  const dec = new TextDecoder();
+  assert.equal(o1.code, 0, dec.decode(o1.stderr));
+  assert.equal(o2.code, 0, dec.decode(o2.stderr));
+  assert.equal(Deno.readTextFileSync(join(markers, "count")), "run\n");
+  assert.match(dec.decode(o2.stderr), /cached\s+s\b/);
+  assert.equal([...new Cache(join(root, ".strata/cache")).entries()].length, 2);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("CLI: --help, errors naming the stage, status reasons, gc", async () => {
+  const { root, kinds } = project();
+  for (const cmd of ["run", "status", "gc", "reproduce"]) {
+    const r = await cli(root, [cmd, "--help"], [kinds]);
+    assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`usage: strata ${cmd}`));
+  }
+  write(root, "bad.yaml", "stages:\n  g: { kind: x_gne }\n");
+  let r = await cli(root, ["run", "bad.yaml"], [kinds]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.yaml:2:14: stage "g": unknown stage kind "x_gne"; known kinds: x_gen, x_slow/);
+  r = await cli(root, ["run", "bad.yaml", "--jobs", "0"], [kinds]);
+  assert.equal(r.code, 2);
+
+  write(
+    root,
+    "e.yaml",
+    "name: st\nstages:\n  g: { kind: x_gen, params: { n: 1 } }\n  h: { kind: x_gen, params: { n: 2 } }\n",
+  );
+  r = await cli(root, ["run", "e.yaml", "--jobs", "2"], [kinds]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /start\s+g \(x_gen\)/);
+  assert.match(r.stderr, /done\s+g in /);
+  r = await cli(root, ["status", "e.yaml", "--set", "stages.g.params.n=5"], [kinds]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /stale\s+g\s+params changed: params.n: 1 → 5/);
+  assert.match(r.stdout, /fresh\s+h/);
+  r = await cli(root, ["run", "e.yaml", "--dry-run", "--set", "stages.g.params.n=x"], [kinds]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--set stages.g.params.n: expected integer/);
+  r = await cli(root, ["run", "e.yaml", "--set", "stages.g.params.n=5"], [kinds]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await cli(root, ["gc", "--dry-run"], [kinds]);
+  assert.match(r.stdout, /would free \d+ B \(\d+ bytes\) in 1 entries; kept 2/);
+  r = await cli(root, ["gc"], [kinds]);
+  assert.match(r.stdout, /freed .* in 1 entries/);
+  assert.equal([...new Cache(join(root, ".strata/cache")).entries()].length, 2);
+  Deno.removeSync(root, { recursive: true });
+});

@@ -1,0 +1,536 @@
+/**
+ * Runs a plan: for each instance (producers first) resolve its inputs, compute
+ * its key, take the cache hit or compute it (in-process, `await kind.run(ctx)`)
+ * under the per-key lock, up to `jobs` at a time with exclusive resources;
+ * publish outputs; write the provenance lock. The same walk without executing
+ * gives `status` and `--dry-run`.
+ */
+import { join, relative, resolve } from "node:path";
+import {
+  Cache,
+  defaultCacheDir,
+  type EntryManifest,
+  type InputComponent,
+  type KeyComponents,
+  keyOf,
+  removeQuietly,
+} from "./cache.ts";
+import { codeDigest } from "./code.ts";
+import { type ContentDigest, contentDigest, DigestCache } from "./digest.ts";
+import { displayPath } from "./experiment.ts";
+import { digestOf } from "./hash.ts";
+import type { Instance, Plan } from "./plan.ts";
+import {
+  explainChange,
+  type LockFile,
+  lockPath,
+  machineEnvironment,
+  readLock,
+  type StageRecord,
+  writeLock,
+} from "./provenance.ts";
+import type { ResolvedInput, StageContext, StageResult } from "./stage_kind.ts";
+
+export interface RunOptions {
+  /** Project root: `publish` dirs and `results/<experiment>/strata.lock` are relative to it. */
+  root: string;
+  /** Cache directory (default `$STRATA_CACHE` or `<root>/.strata/cache`). */
+  cacheDir?: string;
+  jobs?: number;
+  /** Stage names or instance ids to run (with what they need); default all. */
+  only?: string[];
+  /** Stage names or instance ids to recompute even when cached. */
+  force?: string[];
+  forceAll?: boolean;
+  /** Walk without executing: report fresh/stale and why. */
+  dryRun?: boolean;
+  verbose?: boolean;
+  /** Re-hash cache entries before using them; corrupt ones are recomputed. */
+  verify?: boolean;
+  /** Progress lines (default: stderr). */
+  say?: (line: string) => void;
+}
+
+export type State = "ran" | "cached" | "skipped" | "failed" | "blocked" | "stale";
+
+export interface Outcome {
+  id: string;
+  stage: string;
+  state: State;
+  key?: string;
+  /** Why skipped, failed, blocked or stale. */
+  reasons: string[];
+  seconds?: number;
+  manifest?: EntryManifest;
+  entryDir?: string;
+  components?: KeyComponents;
+  codeFiles?: Record<string, string>;
+  /** Absolute publish directory, when the stage publishes and has outputs. */
+  published?: string;
+}
+
+export interface RunResult {
+  experiment: string;
+  outcomes: Outcome[];
+  ok: boolean;
+  lockPath: string;
+  seconds: number;
+}
+
+const enc = new TextEncoder();
+
+function stderrWriter(): (line: string) => void {
+  return (line) => Deno.stderr.writeSync(enc.encode(line + "\n"));
+}
+
+/** Exclusive resources and a job limit, shared by the stages of one run. */
+class Slots {
+  private running = 0;
+  private held = new Set<string>();
+  private waiters: { resources: readonly string[]; wake: () => void }[] = [];
+  constructor(private readonly jobs: number) {}
+
+  private fits(resources: readonly string[]): boolean {
+    return this.running < this.jobs && resources.every((r) => !this.held.has(r));
+  }
+
+  acquire(resources: readonly string[]): Promise<void> {
+    if (this.waiters.length === 0 && this.fits(resources)) {
+      this.take(resources);
+      return Promise.resolve();
+    }
+    return new Promise((wake) => this.waiters.push({ resources, wake }));
+  }
+
+  private take(resources: readonly string[]): void {
+    this.running++;
+    for (const r of resources) this.held.add(r);
+  }
+
+  release(resources: readonly string[]): void {
+    this.running--;
+    for (const r of resources) this.held.delete(r);
+    for (let i = 0; i < this.waiters.length;) {
+      const w = this.waiters[i];
+      if (this.fits(w.resources)) {
+        this.waiters.splice(i, 1);
+        this.take(w.resources);
+        w.wake();
+      } else i++;
+    }
+  }
+}
+
+function matches(inst: Instance, names: readonly string[]): boolean {
+  return names.includes(inst.stage) || names.includes(inst.id);
+}
+
+export function formatSeconds(s: number): string {
+  return s < 10 ? `${s.toFixed(2)}s` : s < 600 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+}
+
+/** Runs (or, with dryRun, only inspects) a plan. */
+export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
+  const t0 = performance.now();
+  const exp = plan.experiment;
+  const root = resolve(opts.root);
+  const cache = new Cache(resolve(opts.cacheDir ?? defaultCacheDir(root)));
+  const say = opts.say ?? stderrWriter();
+  const jobs = Math.max(1, Math.floor(opts.jobs ?? 1));
+  const slots = new Slots(jobs);
+  const dry = !!opts.dryRun;
+  const lockFile = lockPath(root, exp.name);
+  const prevLock = readLock(lockFile);
+  const controller = new AbortController();
+  const isTty = !dry && Deno.stderr.isTerminal();
+  let progressShown = false;
+  const line = (text: string) => {
+    if (progressShown) {
+      Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+      progressShown = false;
+    }
+    say(text);
+  };
+
+  for (const names of [opts.only ?? [], opts.force ?? []]) {
+    for (const n of names) {
+      if (!plan.instances.some((i) => matches(i, [n]))) {
+        throw new Error(`no stage or instance "${n}" in ${exp.name}; stages: ${[...plan.byStage.keys()].join(", ")}`);
+      }
+    }
+  }
+
+  // Selection: --only stages and everything they need.
+  let selected = plan.instances;
+  if (opts.only?.length) {
+    const want = new Set<string>();
+    const add = (id: string) => {
+      if (want.has(id)) return;
+      want.add(id);
+      for (const d of plan.byId.get(id)!.deps) add(d);
+    };
+    for (const i of plan.instances) if (matches(i, opts.only)) add(i.id);
+    selected = plan.instances.filter((i) => want.has(i.id));
+  }
+
+  const outcomes = new Map<string, Promise<Outcome>>();
+  const process = async (inst: Instance): Promise<Outcome> => {
+    const deps = new Map<string, Outcome>();
+    for (const d of inst.deps) deps.set(d, await outcomes.get(d)!);
+    const base: Outcome = { id: inst.id, stage: inst.stage, state: "stale", reasons: [] };
+
+    const failedDeps = [...deps.values()].filter((o) => o.state === "failed" || o.state === "blocked");
+    if (failedDeps.length) {
+      line(`strata: blocked ${inst.id}: upstream ${failedDeps.map((o) => o.id).join(", ")} failed`);
+      return { ...base, state: "blocked", reasons: [`upstream ${failedDeps.map((o) => o.id).join(", ")} failed`] };
+    }
+
+    // Inputs.
+    const inputs: Record<string, ResolvedInput[]> = {};
+    const components: Record<string, InputComponent[]> = {};
+    const staleUpstream: string[] = [];
+    for (const [name, refs] of Object.entries(inst.inputs)) {
+      const spec = inst.kind.inputs[name];
+      const list: ResolvedInput[] = [];
+      const comps: InputComponent[] = [];
+      for (const ref of refs) {
+        if (ref.type === "stage") {
+          const up = deps.get(ref.instance)!;
+          if (up.state === "skipped") {
+            if (ref.optional) continue;
+            return skip(
+              base,
+              `required input ${name} (${ref.instance}.${ref.output}) is absent: ${ref.instance} was skipped`,
+            );
+          }
+          if (up.state === "stale") {
+            staleUpstream.push(ref.instance);
+            continue;
+          }
+          const out = up.manifest!.outputs[ref.output];
+          const producer = plan.byId.get(ref.instance)!;
+          list.push({
+            path: join(up.entryDir!, "outputs", ref.output),
+            stageId: ref.instance,
+            output: ref.output,
+            matrix: producer.matrix,
+            kind: producer.kind.kind,
+            params: producer.params,
+            digest: out.digest,
+          });
+          comps.push({ from: `${ref.instance}.${ref.output}`, digest: out.digest, params: digestOf(producer.params) });
+        } else {
+          let d: ContentDigest;
+          try {
+            d = await contentDigest(ref.path, cache.digests);
+          } catch (e) {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+            if (ref.optional) continue;
+            return skip(base, `required input ${name} (${ref.text}) does not exist: ${displayPath(ref.path)}`);
+          }
+          const shown = ref.text.trim().replace(/\?$/, "");
+          list.push({ path: ref.path, stageId: shown, output: "", matrix: {}, kind: "", params: {}, digest: d.digest });
+          comps.push({ from: "path", digest: d.digest });
+        }
+      }
+      if (!spec.optional && list.length === 0 && refs.length > 0 && staleUpstream.length === 0) {
+        return skip(base, `required input ${name} is absent (${refs.map((r) => r.text).join(", ")})`);
+      }
+      inputs[name] = list;
+      components[name] = comps;
+    }
+    if (staleUpstream.length) {
+      return {
+        ...base,
+        state: "stale",
+        reasons: [`upstream ${[...new Set(staleUpstream)].join(", ")} will run first`],
+      };
+    }
+
+    const skipReason = await inst.kind.skip?.(inst.params, exp.dir);
+    if (skipReason) return skip(base, skipReason);
+
+    const code = codeDigest(inst.kind.module, cache.digests, root);
+    const env = (await inst.kind.environment?.(inst.params)) ?? {};
+    const comps: KeyComponents = {
+      kind: inst.kind.kind,
+      version: inst.kind.version,
+      params: inst.params,
+      inputs: components,
+      code: code.digest,
+      env,
+    };
+    const key = keyOf(comps);
+    const keyed: Outcome = { ...base, key, components: comps, codeFiles: code.files, entryDir: cache.entryDir(key) };
+    const forced = !!opts.forceAll || matches(inst, opts.force ?? []);
+
+    if (!forced) {
+      let manifest = cache.readManifest(key);
+      if (manifest && opts.verify && !dry) {
+        const bad = await cache.verify(key);
+        if (bad) {
+          line(`strata: corrupt cache entry for ${inst.id} (${bad}); recomputing`);
+          cache.remove(key);
+          manifest = undefined;
+        }
+      }
+      if (manifest) return finish({ ...keyed, state: "cached", manifest }, inst);
+    }
+    if (dry) {
+      const prev = prevLock?.stages[inst.id];
+      let reasons = forced ? ["forced"] : explainChange(prev, comps, code.files);
+      if (reasons.length === 0) reasons = ["cache entry missing (removed by gc?)"];
+      return { ...keyed, state: "stale", reasons };
+    }
+
+    await slots.acquire(inst.kind.resources ?? []);
+    try {
+      const release = await cache.lock(key);
+      try {
+        if (!forced) {
+          const manifest = cache.readManifest(key);
+          if (manifest) return finish({ ...keyed, state: "cached", manifest }, inst);
+        }
+        return await compute(inst, keyed, comps, inputs);
+      } finally {
+        release();
+      }
+    } finally {
+      slots.release(inst.kind.resources ?? []);
+    }
+  };
+
+  const skip = (base: Outcome, reason: string): Outcome => {
+    if (!dry) line(`strata: skip    ${base.id}: ${reason}`);
+    return { ...base, state: "skipped", reasons: [reason] };
+  };
+
+  const finish = (o: Outcome, inst: Instance): Outcome => {
+    if (o.state === "cached" && !dry) line(`strata: cached  ${inst.id}`);
+    if (inst.publish && o.manifest && !dry) o.published = publish(inst, o, root, cache.digests);
+    return o;
+  };
+
+  const compute = async (
+    inst: Instance,
+    keyed: Outcome,
+    comps: KeyComponents,
+    inputs: Record<string, ResolvedInput[]>,
+  ): Promise<Outcome> => {
+    const key = keyed.key!;
+    cache.cleanTmp(key);
+    const tmp = cache.newTmp(key);
+    const outDir = join(tmp, "outputs");
+    Deno.mkdirSync(outDir);
+    const scratch = cache.scratchDir(key);
+    Deno.mkdirSync(scratch, { recursive: true });
+    for (const [name, o] of Object.entries(inst.kind.outputs)) {
+      if (o.type === "dir") Deno.mkdirSync(join(outDir, name));
+    }
+    const log = Deno.openSync(join(tmp, "log.txt"), { write: true, create: true, append: true });
+    const writeLog = (msg: string) => {
+      log.writeSync(enc.encode(msg.endsWith("\n") ? msg : msg + "\n"));
+      if (opts.verbose) { for (const l of msg.replace(/\n$/, "").split("\n")) line(`  [${inst.id}] ${l}`); }
+    };
+    let lastProgress = 0;
+    const ctx: StageContext<unknown> = {
+      params: inst.params,
+      inputs,
+      input(name: string): string {
+        const list = inputs[name];
+        if (!(name in inst.kind.inputs)) {
+          throw new Error(`stage ${inst.id}: kind ${inst.kind.kind} has no input "${name}"`);
+        }
+        if (!list || list.length === 0) throw new Error(`stage ${inst.id}: input "${name}" is absent`);
+        if (list.length > 1) {
+          throw new Error(`stage ${inst.id}: input "${name}" has ${list.length} values; use ctx.inputs`);
+        }
+        return list[0].path;
+      },
+      optionalInput(name: string): string | undefined {
+        const list = inputs[name];
+        return list && list.length ? ctx.input(name) : undefined;
+      },
+      output(name: string): string {
+        if (!(name in inst.kind.outputs)) {
+          throw new Error(`stage ${inst.id}: kind ${inst.kind.kind} has no output "${name}"`);
+        }
+        return join(outDir, name);
+      },
+      workDir: tmp,
+      stageId: inst.id,
+      experiment: exp.name,
+      experimentDir: exp.dir,
+      matrix: inst.matrix,
+      scratch,
+      log: writeLog,
+      progress(message: string): void {
+        if (!isTty) return;
+        const now = performance.now();
+        if (now - lastProgress < 100) return;
+        lastProgress = now;
+        const cols = safeColumns();
+        Deno.stderr.writeSync(enc.encode(`\r\x1b[K[${inst.id}] ${message}`.slice(0, cols + 5)));
+        progressShown = true;
+      },
+      signal: controller.signal,
+    };
+    const started = new Date();
+    line(`strata: start   ${inst.id} (${inst.kind.kind})`);
+    let result: StageResult | void;
+    try {
+      writeLog(`# ${inst.id} (${inst.kind.kind} v${inst.kind.version}) key ${key}`);
+      result = await inst.kind.run(ctx);
+      for (const [name, o] of Object.entries(inst.kind.outputs)) {
+        let st: Deno.FileInfo;
+        try {
+          st = Deno.statSync(join(outDir, name));
+        } catch {
+          throw new Error(`stage ${inst.id} did not write its output "${name}"`);
+        }
+        if (o.type === "file" && !st.isFile) throw new Error(`stage ${inst.id}: output "${name}" must be a file`);
+        if (o.type === "dir" && !st.isDirectory) {
+          throw new Error(`stage ${inst.id}: output "${name}" must be a directory`);
+        }
+      }
+    } catch (e) {
+      const seconds = (Date.now() - started.getTime()) / 1000;
+      const msg = (e as Error)?.stack ?? String(e);
+      writeLog(`FAILED: ${msg}`);
+      log.close();
+      const failedLog = join(cache.dir, "failed", `${inst.stage}.${key.slice(0, 12)}.log`);
+      try {
+        Deno.mkdirSync(join(cache.dir, "failed"), { recursive: true });
+        Deno.renameSync(join(tmp, "log.txt"), failedLog);
+      } catch { /* keep going */ }
+      removeQuietly(tmp);
+      const first = ((e as Error)?.message ?? String(e)).split("\n")[0];
+      line(`strata: FAILED  ${inst.id} after ${formatSeconds(seconds)}: ${first} (log: ${displayPath(failedLog)})`);
+      return { ...keyed, state: "failed", seconds, reasons: [first] };
+    }
+    log.close();
+    const finished = new Date();
+    const seconds = (finished.getTime() - started.getTime()) / 1000;
+    const fresh = new DigestCache(undefined);
+    const outputs: Record<string, ContentDigest> = {};
+    for (const name of Object.keys(inst.kind.outputs)) outputs[name] = await contentDigest(join(outDir, name), fresh);
+    const manifest: EntryManifest = {
+      version: 1,
+      key,
+      stage: inst.id,
+      components: comps,
+      outputs,
+      summary: (result && result.summary) ?? {},
+      notes: (result && result.notes) ?? [],
+      timings: { started: started.toISOString(), finished: finished.toISOString(), seconds },
+    };
+    cache.writeEntryFiles(tmp, manifest);
+    cache.commit(tmp, key);
+    removeQuietly(scratch);
+    line(`strata: done    ${inst.id} in ${formatSeconds(seconds)}`);
+    for (const n of manifest.notes) line(`strata:   note: ${n}`);
+    return finish({ ...keyed, state: "ran", manifest, seconds }, inst);
+  };
+
+  const onSignal = () => controller.abort(new Error("interrupted"));
+  let listening = false;
+  if (!dry) {
+    try {
+      Deno.addSignalListener("SIGINT", onSignal);
+      listening = true;
+    } catch { /* unsupported */ }
+  }
+  try {
+    for (const inst of selected) outcomes.set(inst.id, process(inst));
+    const results: Outcome[] = [];
+    for (const inst of selected) results.push(await outcomes.get(inst.id)!);
+    const ok = results.every((o) => o.state !== "failed" && o.state !== "blocked");
+    if (!dry) {
+      const lock = buildLock(plan, results, prevLock, root);
+      writeLock(lockFile, lock);
+      cache.digests.save();
+    }
+    return {
+      experiment: exp.name,
+      outcomes: results,
+      ok,
+      lockPath: lockFile,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    if (listening) Deno.removeSignalListener("SIGINT", onSignal);
+  }
+}
+
+function safeColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 120;
+  }
+}
+
+function buildLock(plan: Plan, results: Outcome[], prev: LockFile | undefined, root: string): LockFile {
+  const stages: Record<string, StageRecord> = {};
+  const now = new Map(results.map((o) => [o.id, o]));
+  for (const inst of plan.instances) {
+    const o = now.get(inst.id);
+    const old = prev?.stages[inst.id];
+    if (o && o.manifest) {
+      const m = o.manifest;
+      stages[inst.id] = {
+        stage: inst.stage,
+        kind: inst.kind.kind,
+        key: o.key,
+        components: o.components,
+        code_files: o.codeFiles,
+        outputs: Object.fromEntries(Object.entries(m.outputs).map(([k, v]) => [k, v.digest])),
+        timings: m.timings,
+        summary: m.summary,
+        ...(m.notes.length ? { notes: m.notes } : {}),
+      };
+    } else if (o && o.state === "skipped") {
+      stages[inst.id] = { stage: inst.stage, kind: inst.kind.kind, skipped: o.reasons.join("; ") };
+    } else if (old) {
+      stages[inst.id] = old; // failed, blocked or not selected: keep what was there
+    }
+  }
+  const rel = relative(root, plan.experiment.file);
+  return {
+    version: 1,
+    experiment: plan.experiment.name,
+    file: rel.startsWith("..") ? plan.experiment.file : rel,
+    environment: machineEnvironment(root),
+    stages,
+  };
+}
+
+/** Copies an instance's outputs to its publish directory: dir outputs merged in, file outputs by name. */
+function publish(inst: Instance, o: Outcome, root: string, digests: DigestCache): string {
+  const dest = resolve(root, inst.publish!);
+  Deno.mkdirSync(dest, { recursive: true });
+  for (const [name, out] of Object.entries(o.manifest!.outputs)) {
+    const src = join(o.entryDir!, "outputs", name);
+    if (out.type === "file") copyIfChanged(src, join(dest, name), out.files[0][2], digests);
+    else {
+      for (const [rel, , sha] of out.files) copyIfChanged(join(src, rel), join(dest, rel), sha, digests);
+    }
+  }
+  return dest;
+}
+
+function copyIfChanged(src: string, dest: string, sha: string, digests: DigestCache): void {
+  try {
+    const st = Deno.statSync(dest);
+    const hit = digests.lookup(dest, st);
+    if (hit && hit.sha256 === sha) return;
+  } catch { /* absent */ }
+  Deno.mkdirSync(dest.replace(/[\\/][^\\/]*$/, ""), { recursive: true });
+  const tmp = `${dest}.${Deno.pid}.tmp`;
+  Deno.copyFileSync(src, tmp);
+  // Keep the entry's (old) mtime so that the copy's digest can be trusted by stat next time.
+  const srcSt = Deno.statSync(src);
+  if (srcSt.mtime) Deno.utimeSync(tmp, srcSt.atime ?? srcSt.mtime, srcSt.mtime);
+  Deno.renameSync(tmp, dest);
+  digests.store(dest, Deno.statSync(dest), Date.now(), sha);
+}

@@ -1,0 +1,290 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Cache } from "./cache.ts";
+import { gc } from "./gc.ts";
+import { readLock } from "./provenance.ts";
+import { any, integer, object } from "./schema.ts";
+import type { StageKind } from "./stage_kind.ts";
+import { keyOfStage, runIn, stateOf, tempProject, write } from "./test_helpers.ts";
+
+const runs: Record<string, number> = {};
+const env = { lib: "1.0" };
+
+function gen(module = import.meta.url, kind = "r_gen"): StageKind<unknown> {
+  return {
+    kind,
+    version: 1,
+    description: "writes n",
+    params: object({ n: integer({ default: 1 }), extra: any({ optional: true }) }),
+    inputs: { src: { description: "external", optional: true } },
+    outputs: { out: { description: "n", type: "file" } },
+    module,
+    environment: () => ({ lib: env.lib }),
+    async run(ctx) {
+      const p = ctx.params as { n: number };
+      runs[ctx.stageId] = (runs[ctx.stageId] ?? 0) + 1;
+      const src = ctx.optionalInput("src");
+      const extra = src ? await Deno.readTextFile(src) : "";
+      ctx.log(`writing ${p.n}`);
+      await Deno.writeTextFile(ctx.output("out"), `${p.n}${extra}\n`);
+      return { summary: { n: p.n }, notes: [`wrote ${p.n}`] };
+    },
+  } as StageKind<unknown>;
+}
+
+const sum: StageKind<unknown> = {
+  kind: "r_sum",
+  version: 1,
+  description: "sums",
+  params: object({}),
+  inputs: { xs: { description: "numbers", many: true }, opt: { description: "optional", optional: true } },
+  outputs: { report: { description: "dir", type: "dir" } },
+  module: import.meta.url,
+  async run(ctx) {
+    runs[ctx.stageId] = (runs[ctx.stageId] ?? 0) + 1;
+    let total = 0;
+    for (const i of ctx.inputs.xs) total += parseInt(await Deno.readTextFile(i.path));
+    const lines = ctx.inputs.xs.map((i) => `${i.stageId} ${JSON.stringify(i.matrix)} ${i.params.n}`);
+    await Deno.writeTextFile(join(ctx.output("report"), "README.md"), `# total ${total}\n${lines.join("\n")}\n`);
+    await Deno.mkdir(join(ctx.output("report"), "sub"));
+    await Deno.writeTextFile(join(ctx.output("report"), "sub", "x.txt"), "x");
+  },
+};
+
+Deno.test("keys: stable under YAML reformatting, changed by params, input, env and code (one character)", async () => {
+  const root = tempProject();
+  write(root, "helper.ts", "export const h = 1;\n");
+  const mod = write(root, "kindmod.ts", 'import { h } from "./helper.ts";\nexport const k = h;\n');
+  const kind = gen(pathToFileURL(mod).href);
+  write(root, "data/src.txt", "a");
+  write(
+    root,
+    "e.yaml",
+    'stages:\n  g:\n    kind: r_gen\n    params: { n: 1, extra: { b: 1, a: 2.0 } }\n    inputs: { src: "path:data/src.txt" }\n',
+  );
+  const r1 = await runIn(root, "e.yaml", [kind]);
+  const k1 = keyOfStage(r1, "g");
+  assert.equal(stateOf(r1, "g"), "ran");
+  // Reformatted YAML, reordered keys, 2.0 written as 2: same key, cached.
+  write(
+    root,
+    "e.yaml",
+    "stages:\n  g:\n    inputs:\n      src: path:data/src.txt\n    params:\n      extra: {a: 2, b: 1}\n      n: 1\n    kind: r_gen\n",
+  );
+  const r2 = await runIn(root, "e.yaml", [kind]);
+  assert.equal(keyOfStage(r2, "g"), k1);
+  assert.equal(stateOf(r2, "g"), "cached");
+
+  const status = async () => (await runIn(root, "e.yaml", [kind], { dryRun: true })).outcomes[0];
+  // params
+  const r3 = await runIn(root, "e.yaml", [kind], { set: ["stages.g.params.n=2"], dryRun: true });
+  assert.notEqual(keyOfStage(r3, "g"), k1);
+  assert.deepEqual(r3.outcomes[0].reasons, ["params changed: params.n: 1 → 2"]);
+  // input content
+  write(root, "data/src.txt", "b");
+  let s = await status();
+  assert.notEqual(s.key, k1);
+  assert.equal(s.state, "stale");
+  assert.deepEqual(s.reasons, ["input src changed: external path content"]);
+  write(root, "data/src.txt", "a");
+  assert.equal((await status()).state, "cached");
+  // env
+  env.lib = "2.0";
+  s = await status();
+  assert.deepEqual(s.reasons, ['environment changed: env.lib: "1.0" → "2.0"']);
+  env.lib = "1.0";
+  // code: one character in a module the kind imports
+  write(root, "helper.ts", "export const h = 2;\n");
+  s = await status();
+  assert.notEqual(s.key, k1);
+  assert.deepEqual(s.reasons, ["code changed: helper.ts"]);
+  write(root, "helper.ts", "export const h = 1;\n");
+  s = await status();
+  assert.equal(s.key, k1);
+  assert.equal(s.state, "cached");
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("matrix fan-in, publish, provenance lock, and gc", async () => {
+  const root = tempProject();
+  write(
+    root,
+    "exp/e.yaml",
+    `name: fan
+stages:
+  g:
+    kind: r_gen
+    matrix: { n: [1, 2, 3] }
+    params: { n: "\${matrix.n}" }
+  total:
+    kind: r_sum
+    publish: results/fan/report
+    inputs: { xs: g.out }
+`,
+  );
+  const kinds = [gen(), sum];
+  const r = await runIn(root, "exp/e.yaml", kinds, { jobs: 2 });
+  assert.ok(r.ok);
+  const readme = Deno.readTextFileSync(join(root, "results/fan/report/README.md"));
+  assert.match(readme, /^# total 6\ng\[n=1\] \{"n":1\} 1\n/);
+  assert.equal(Deno.readTextFileSync(join(root, "results/fan/report/sub/x.txt")), "x");
+  const lock = readLock(join(root, "results/fan/strata.lock"))!;
+  assert.equal(lock.experiment, "fan");
+  assert.deepEqual(Object.keys(lock.stages).sort(), ["g[n=1]", "g[n=2]", "g[n=3]", "total"]);
+  assert.deepEqual(lock.stages["g[n=2]"].summary, { n: 2 });
+  assert.equal(lock.stages["g[n=2]"].components?.env.lib, "1.0");
+  assert.match(lock.stages.total.outputs!.report, /^sha256:[0-9a-f]{64}$/);
+  assert.ok(lock.environment.deno && lock.environment.cpu && lock.environment.os);
+  // Published again after a cached run, even if the published copy was removed.
+  Deno.removeSync(join(root, "results/fan/report"), { recursive: true });
+  const again = await runIn(root, "exp/e.yaml", kinds);
+  assert.ok(again.outcomes.every((o) => o.state === "cached"));
+  assert.ok(Deno.statSync(join(root, "results/fan/report/README.md")).isFile);
+
+  // gc: a changed param leaves the old entry unreferenced once the lock is rewritten.
+  await runIn(root, "exp/e.yaml", kinds, { set: ["stages.g.params.n=7"] });
+  const cacheDir = join(root, ".strata/cache");
+  const before = [...new Cache(cacheDir).entries()].length;
+  assert.equal(before, 4 + 2);
+  const dry = gc(root, cacheDir, true);
+  assert.equal(dry.removed.length, 4);
+  assert.ok(dry.bytesFreed > 0);
+  assert.equal([...new Cache(cacheDir).entries()].length, before);
+  const real = gc(root, cacheDir, false);
+  assert.equal(real.bytesFreed, dry.bytesFreed);
+  assert.equal([...new Cache(cacheDir).entries()].length, 2);
+  const after = await runIn(root, "exp/e.yaml", kinds, { set: ["stages.g.params.n=7"] });
+  assert.ok(after.outcomes.every((o) => o.state === "cached"));
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("optional inputs are dropped; absent required inputs skip the stage and its dependents", async () => {
+  const root = tempProject();
+  write(
+    root,
+    "e.yaml",
+    `stages:
+  needs_data: { kind: r_gen, inputs: { src: "path:absent.txt" } }
+  maybe_data: { kind: r_gen, params: { n: 2 }, inputs: { src: "path:absent.txt?" } }
+  downstream: { kind: r_sum, inputs: { xs: needs_data.out } }
+  tolerant: { kind: r_sum, inputs: { xs: [maybe_data.out, needs_data.out?] } }
+  skipper: { kind: r_skip }
+  after_skipper: { kind: r_sum, inputs: { xs: [maybe_data.out], opt: skipper.out? } }
+`,
+  );
+  const skipper: StageKind<unknown> = { ...gen(), kind: "r_skip", skip: () => "no data here" } as StageKind<unknown>;
+  const r = await runIn(root, "e.yaml", [gen(), sum, skipper]);
+  assert.ok(r.ok);
+  assert.equal(stateOf(r, "needs_data"), "skipped");
+  assert.match(
+    r.outcomes.find((o) => o.id === "needs_data")!.reasons[0],
+    /required input src \(path:absent.txt\) does not exist/,
+  );
+  assert.equal(stateOf(r, "downstream"), "skipped");
+  assert.match(r.outcomes.find((o) => o.id === "downstream")!.reasons[0], /needs_data was skipped/);
+  assert.equal(stateOf(r, "maybe_data"), "ran");
+  assert.equal(stateOf(r, "tolerant"), "ran");
+  assert.equal(stateOf(r, "skipper"), "skipped");
+  // Same kind and inputs as `tolerant` once the optional inputs are dropped: the same key, so a cache hit.
+  assert.equal(stateOf(r, "after_skipper"), "cached");
+  assert.equal(keyOfStage(r, "after_skipper"), keyOfStage(r, "tolerant"));
+  assert.ok(r.lines.some((l) => l.includes("skip") && l.includes("no data here")));
+  const lock = readLock(join(root, "results/e/strata.lock"))!;
+  assert.match(lock.stages.needs_data.skipped!, /does not exist/);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("failures block dependents and leave no entry but keep scratch; --force, --verify, --only", async () => {
+  const root = tempProject();
+  let fail = true;
+  const flaky: StageKind<unknown> = {
+    ...gen(),
+    kind: "r_flaky",
+    async run(ctx) {
+      await Deno.writeTextFile(join(ctx.scratch, "state"), "resumable");
+      await Deno.writeTextFile(ctx.output("out"), "1\n");
+      if (fail) throw new Error("boom");
+    },
+  } as StageKind<unknown>;
+  write(
+    root,
+    "e.yaml",
+    "stages:\n  a: { kind: r_flaky }\n  b: { kind: r_sum, inputs: { xs: a.out } }\n  c: { kind: r_gen }\n",
+  );
+  const kinds = [flaky, sum, gen()];
+  const r1 = await runIn(root, "e.yaml", kinds);
+  assert.equal(r1.ok, false);
+  assert.equal(stateOf(r1, "a"), "failed");
+  assert.equal(stateOf(r1, "b"), "blocked");
+  assert.equal(stateOf(r1, "c"), "ran");
+  const key = keyOfStage(r1, "a");
+  const cache = new Cache(join(root, ".strata/cache"));
+  assert.equal(cache.has(key), false);
+  assert.equal(Deno.readTextFileSync(join(cache.scratchDir(key), "state")), "resumable");
+  assert.ok(r1.lines.some((l) => /FAILED\s+a .*boom/.test(l)));
+  fail = false;
+  const r2 = await runIn(root, "e.yaml", kinds);
+  assert.ok(r2.ok);
+  assert.equal(stateOf(r2, "a"), "ran");
+  assert.ok(cache.has(key));
+  assert.throws(() => Deno.statSync(cache.scratchDir(key)));
+  assert.match(Deno.readTextFileSync(join(cache.entryDir(key), "log.txt")), /key [0-9a-f]{64}/);
+  for (const f of ["manifest.json", "summary.json", "timings.json", "outputs/out"]) {
+    assert.ok(Deno.statSync(join(cache.entryDir(key), f)).isFile, f);
+  }
+
+  // --force recomputes one stage; --only limits the run to a stage and what it needs.
+  const before = runs["c"];
+  const r3 = await runIn(root, "e.yaml", kinds, { force: ["c"], only: ["c"] });
+  assert.deepEqual(r3.outcomes.map((o) => [o.id, o.state]), [["c", "ran"]]);
+  assert.equal(runs["c"], before + 1);
+  const r4 = await runIn(root, "e.yaml", kinds, { only: ["b"] });
+  assert.deepEqual(r4.outcomes.map((o) => [o.id, o.state]), [["a", "cached"], ["b", "cached"]]);
+
+  // --verify finds a corrupted entry and recomputes it.
+  const cKey = keyOfStage(r3, "c");
+  Deno.writeTextFileSync(join(cache.entryDir(cKey), "outputs/out"), "tampered\n");
+  const r5 = await runIn(root, "e.yaml", kinds, { only: ["c"] });
+  assert.equal(stateOf(r5, "c"), "cached");
+  const r6 = await runIn(root, "e.yaml", kinds, { only: ["c"], verify: true });
+  assert.equal(stateOf(r6, "c"), "ran");
+  assert.ok(r6.lines.some((l) => l.includes("corrupt cache entry for c")));
+  assert.equal(Deno.readTextFileSync(join(cache.entryDir(cKey), "outputs/out")), "1\n");
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("--jobs runs independent stages together; an exclusive resource is never shared", async () => {
+  const root = tempProject();
+  let running = 0;
+  let maxRunning = 0;
+  let onAccel = 0;
+  let maxAccel = 0;
+  const slow = (kind: string, resources: string[]): StageKind<unknown> =>
+    ({
+      ...gen(),
+      kind,
+      resources,
+      async run(ctx) {
+        running++;
+        if (resources.length) onAccel++;
+        maxRunning = Math.max(maxRunning, running);
+        maxAccel = Math.max(maxAccel, onAccel);
+        await new Promise((r) => setTimeout(r, 40));
+        await Deno.writeTextFile(ctx.output("out"), "1\n");
+        running--;
+        if (resources.length) onAccel--;
+      },
+    }) as StageKind<unknown>;
+  write(
+    root,
+    "e.yaml",
+    'stages:\n  cpu: { kind: j_cpu, matrix: { n: [1, 2, 3, 4] }, params: { n: "${matrix.n}" } }\n' +
+      '  gpu: { kind: j_gpu, matrix: { n: [1, 2, 3] }, params: { n: "${matrix.n}" } }\n',
+  );
+  const r = await runIn(root, "e.yaml", [slow("j_cpu", []), slow("j_gpu", ["accelerator"])], { jobs: 3 });
+  assert.ok(r.ok);
+  assert.equal(maxAccel, 1);
+  assert.ok(maxRunning > 1 && maxRunning <= 3, `max running ${maxRunning}`);
+  Deno.removeSync(root, { recursive: true });
+});

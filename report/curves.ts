@@ -1,0 +1,92 @@
+/**
+ * Training-curve charts of a report: loss and validation accuracy against
+ * step, one line per run, one colour per run group and one dash per seed.
+ */
+import type { CurveRun, Scalar } from "./model.ts";
+import { code, escapeText } from "./markdown.ts";
+import { movingAverage } from "./stats.ts";
+import { DASHES, lineChart, PALETTE, type Series } from "./svg.ts";
+
+export interface ChartFile {
+  readonly file: string;
+  readonly title: string;
+  readonly svg: string;
+  /** One line of Markdown for the README under the image. */
+  readonly caption: string;
+}
+
+export interface CurveChartOptions {
+  /** Moving-average window for the loss; 0 picks one from the number of points (about 1/50 of them). */
+  readonly smooth: number;
+  /** The `val` field plotted in val_accuracy.svg. */
+  readonly valMetric: string;
+  readonly valLabel: string;
+  readonly seedAxis: string;
+}
+
+function styleFor(curves: readonly CurveRun[]): (c: CurveRun) => { color: string; dash?: string } {
+  const groups = [...new Set(curves.map((c) => c.groupId))];
+  const seeds = new Map<string, Scalar[]>();
+  for (const c of curves) {
+    const list = seeds.get(c.groupId) ?? [];
+    if (c.seed !== null && !list.includes(c.seed)) list.push(c.seed);
+    seeds.set(c.groupId, list);
+  }
+  return (c) => ({
+    color: PALETTE[groups.indexOf(c.groupId) % PALETTE.length],
+    dash: DASHES[Math.max(0, (seeds.get(c.groupId) ?? []).indexOf(c.seed as Scalar)) % DASHES.length],
+  });
+}
+
+function seriesLabel(c: CurveRun, seedAxis: string): string {
+  return c.seed === null ? c.groupLabel : `${c.groupLabel} ${seedAxis}=${c.seed}`;
+}
+
+/** The charts that have data (none for runs without curves). */
+export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions): ChartFile[] {
+  const style = styleFor(curves);
+  const charts: ChartFile[] = [];
+
+  const withLoss = curves.filter((c) => c.points.some((p) => p.loss !== undefined));
+  if (withLoss.length) {
+    const longest = Math.max(...withLoss.map((c) => c.points.length));
+    const window = opts.smooth > 0 ? opts.smooth : Math.max(1, Math.round(longest / 50));
+    const series: Series[] = withLoss.map((c) => {
+      const pts = c.points.filter((p) => p.loss !== undefined);
+      const smoothed = movingAverage(pts.map((p) => p.loss!), window);
+      return {
+        label: seriesLabel(c, opts.seedAxis),
+        points: pts.map((p, i) => [p.step, smoothed[i]] as const),
+        ...style(c),
+      };
+    });
+    const title = "Training loss";
+    charts.push({
+      file: "loss.svg",
+      title,
+      svg: lineChart({ title, xLabel: "step", yLabel: "loss", series }),
+      caption: window > 1
+        ? `Training loss per run (moving average over ${window} logged points).`
+        : "Training loss per run.",
+    });
+  }
+
+  const withVal = curves.filter((c) => c.points.some((p) => p.val?.[opts.valMetric] !== undefined));
+  if (withVal.length) {
+    const series: Series[] = withVal.map((c) => ({
+      label: seriesLabel(c, opts.seedAxis),
+      points: c.points.filter((p) => p.val?.[opts.valMetric] !== undefined).map((p) =>
+        [p.step, p.val![opts.valMetric]] as const
+      ),
+      ...style(c),
+    }));
+    const title = `Validation ${opts.valLabel}`;
+    charts.push({
+      file: "val_accuracy.svg",
+      title,
+      svg: lineChart({ title, xLabel: "step", yLabel: opts.valLabel, series, yDomain: [0, 1] }),
+      caption: `Validation ${escapeText(opts.valLabel)} (${code(opts.valMetric).md}) per run, at each validation step.`,
+    });
+  }
+  return charts;
+}

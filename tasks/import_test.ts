@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs/promises";
+import { join } from "node:path";
+import { openLmdb } from "../data/lmdb.ts";
+import { stageContext } from "../testing/stage_ctx.ts";
+import kind, { detectLayout } from "./import.ts";
+
+const REAL = "/work/shared/data/real/iiit5k_test";
+const DEMO = new URL("../../shared/data/demo", import.meta.url).pathname;
+
+async function labelsOf(path: string): Promise<string[]> {
+  const r = await openLmdb(path);
+  try {
+    const out: string[] = [];
+    for (let i = 1; i <= r.size; i++) {
+      const s = r.read(i);
+      assert.ok(s.ok);
+      out.push(s.sample.label);
+    }
+    return out;
+  } finally {
+    await r.close();
+  }
+}
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "strata-import-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function realImage(n: number): Promise<Uint8Array> {
+  return await Deno.readFile(join(REAL, "IMG", `${n}.jpg`)).catch(() =>
+    Deno.readFile(new URL("../testdata/python_lmdb/data.mdb", import.meta.url)).then(() => {
+      throw new Error(`${REAL} is missing: the shared data set is needed for this test`);
+    })
+  );
+}
+
+Deno.test("import: real layout in numeric order; unreadable images listed with reasons", async () => {
+  await withDir(async (dir) => {
+    const src = join(dir, "src");
+    await fs.mkdir(join(src, "IMG"), { recursive: true });
+    await fs.mkdir(join(src, "label"), { recursive: true });
+    const put = async (stem: string, img: Uint8Array | undefined, label: string | undefined) => {
+      if (img) await Deno.writeFile(join(src, "IMG", `${stem}.jpg`), img);
+      if (label !== undefined) await Deno.writeTextFile(join(src, "label", `${stem}.txt`), label);
+    };
+    await put("1", await realImage(1), "PRIVATE\n");
+    await put("2", await realImage(2), "PARKING");
+    await put("10", await realImage(3), "SALUTES");
+    await put("3", new TextEncoder().encode("not a jpeg"), "BROKEN");
+    await put("4", undefined, "NOIMAGE");
+    await put("5", await realImage(4), "");
+    const ctx = await stageContext(kind, join(dir, "run"), {}, { source: src });
+    const result = await kind.run(ctx);
+    assert.deepEqual(await labelsOf(ctx.output("lmdb")), ["PRIVATE", "PARKING", "SALUTES"]);
+    const summary = result!.summary!;
+    assert.equal(summary.layout, "real");
+    assert.equal(summary.written, 3);
+    assert.equal(summary.skipped, 3);
+    assert.deepEqual(summary.skipped_by_reason, { undecodable_image: 1, unlisted: 1, empty_label: 1 });
+    const unreadable = summary.unreadable as { where: string; reason: string }[];
+    assert.match(unreadable[0].where, /IMG\/3\.jpg/);
+    assert.match(unreadable[0].reason, /undecodable/);
+    assert.match(result!.notes![0], /skipped 3 of 6/);
+
+    // The same with policy: error fails, naming the sample; nothing is left at the output.
+    const strict = await stageContext(kind, join(dir, "strict"), { policy: "error" }, { source: src });
+    await assert.rejects(kind.run(strict), /IMG\/3\.jpg.*undecodable/);
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(join(dir, "strict", "outputs"))).then((l) => l.map((e) => e.name)),
+      [
+        "lmdb",
+      ],
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(strict.output("lmdb"))), []);
+  });
+});
+
+Deno.test("import: labels.tsv (the shared demo folder, read-only) and gt.txt", async () => {
+  await withDir(async (dir) => {
+    const ctx = await stageContext(kind, join(dir, "tsv"), { layout: "auto" }, { source: DEMO });
+    const result = await kind.run(ctx);
+    const expected = (await Deno.readTextFile(join(DEMO, "labels.tsv"))).trim().split("\n").map((l) =>
+      l.split("\t")[1]
+    );
+    assert.deepEqual(await labelsOf(ctx.output("lmdb")), expected);
+    assert.equal(result!.summary!.layout, "tsv");
+
+    const src = join(dir, "gtsrc");
+    await fs.mkdir(join(src, "sub"), { recursive: true });
+    await Deno.writeFile(join(src, "word_1.jpg"), await realImage(5));
+    await Deno.writeFile(join(src, "sub", "a.jpg"), await realImage(6));
+    await Deno.writeTextFile(join(src, "gt.txt"), 'word_1.jpg, "Hello World"\nsub/a.jpg  label two\n\nmissing.jpg x\n');
+    assert.equal(await detectLayout(src), "gt");
+    const g = await stageContext(kind, join(dir, "gt"), {}, { source: src });
+    const r = await kind.run(g);
+    assert.deepEqual(await labelsOf(g.output("lmdb")), ["Hello World", "label two"]);
+    assert.deepEqual(r!.summary!.skipped_by_reason, { missing_image: 1 });
+    assert.match((r!.summary!.unreadable as { where: string }[])[0].where, /gt\.txt:4/);
+  });
+});
+
+Deno.test("import: an unknown layout is a clear error", async () => {
+  await withDir(async (dir) => {
+    await assert.rejects(detectLayout(dir), /cannot tell the layout: expected IMG\/ \+ label\//);
+  });
+});
