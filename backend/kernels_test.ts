@@ -5,7 +5,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { useWasm } from "./wasm.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { batchMatMulOrdered } from "./kernels/batch_mat_mul.ts";
+import { FAST_KERNELS, MISSING_KERNELS } from "./kernels/mod.ts";
+import { useWasm, wasmKernelSet } from "./wasm.ts";
 
 type Arrays = Float32Array[];
 
@@ -127,6 +130,98 @@ Deno.test("BatchMatMul matches cpu for every transpose combination and batch lay
         assertClose(cpu, wasm, `matMul [${sa}]·[${sb}] transposeA=${tA} transposeB=${tB}`);
       }
     }
+  }
+});
+
+Deno.test("BatchMatMul's direct and swapped orders both match cpu", async () => {
+  const layouts: [number[], number[]][] = [[[3, 5, 7], [3, 7, 4]], [[1, 26, 8], [4, 8, 13]], [[4, 6, 8], [1, 8, 3]], [[
+    9,
+    4,
+  ], [4, 11]]];
+  let seed = 100;
+  for (const [as, bs] of layouts) {
+    for (const tA of [false, true]) {
+      for (const tB of [false, true]) {
+        const swapLast = (s: number[]) => [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]];
+        const sa = tA ? swapLast(as) : as;
+        const sb = tB ? swapLast(bs) : bs;
+        seed += 2;
+        const va = random(sa, seed);
+        const vb = random(sb, seed + 1);
+        await tf.setBackend("cpu");
+        const expected = tf.tidy(() =>
+          tf.matMul(tf.tensor(va, sa), tf.tensor(vb, sb), tA, tB).dataSync() as Float32Array
+        );
+        await useWasm();
+        for (const order of ["direct", "swapped"] as const) {
+          const a = tf.tensor(va, sa);
+          const b = tf.tensor(vb, sb);
+          const backend = tf.backend() as BackendWasm;
+          const out = batchMatMulOrdered(
+            { inputs: { a, b }, backend, attrs: { transposeA: tA, transposeB: tB } },
+            order,
+          );
+          const actual = backend.readSync(out.dataId) as Float32Array;
+          backend.disposeData(out.dataId);
+          tf.dispose([a, b]);
+          assertClose([expected], [actual], `${order} matMul [${sa}]·[${sb}] transposeA=${tA} transposeB=${tB}`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("Sum and Mean (leading axes and others), Identity, Cast and Slice match cpu", async () => {
+  const shape = [3, 4, 5, 6];
+  const [cpu, wasm] = await onBoth(() => {
+    const x = tf.tensor(random(shape, 9), shape);
+    return [
+      tf.sum(x, [0, 1, 2]),
+      tf.sum(x, 0),
+      tf.sum(x, [1, 0], true),
+      tf.mean(x, [0, 1, 2]),
+      tf.mean(x, [0, 1], true),
+      tf.sum(x, [1, 2]),
+      tf.mean(x, -1),
+      tf.sum(x),
+      tf.clone(x),
+      tf.cast(x, "float32"),
+      tf.cast(tf.cast(tf.mul(x, 10), "int32"), "float32"),
+      tf.slice(x, [1, 0, 2, 1], [2, 4, 3, 4]),
+      tf.slice(x, [0, 1, 0, 0], [3, 2, 5, 6]),
+      tf.slice(x, [2, 3, 4, 5], [1, 1, 1, 1]),
+      tf.slice(x, [0, 0, 0, 3], [-1, -1, -1, 3]),
+      ...tf.split(tf.reshape(x, [60, 6]), [1, 2, 3], 1),
+      tf.cast(tf.slice(tf.cast(tf.mul(x, 10), "int32"), [1, 1, 1, 1], [2, 2, 2, 2]), "float32"),
+      tf.slice(tf.reshape(x, [360]), [7], [100]),
+    ];
+  });
+  assertClose(cpu, wasm, "reductions, identity, cast, slice");
+  await useWasm();
+  const x = tf.tensor1d([1, 2, 3]);
+  const y = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3], "a clone outlives its source");
+  y.dispose();
+});
+
+Deno.test("the stock kernels come back with useWasm({ kernels: 'none' }) and strata's with useWasm()", async () => {
+  await useWasm({ kernels: "none" });
+  assert.equal(wasmKernelSet(), "none");
+  for (const k of MISSING_KERNELS) assert.equal(tf.getKernel(k.kernelName, "wasm"), undefined, k.kernelName);
+  for (const k of FAST_KERNELS) {
+    assert.notEqual(tf.getKernel(k.kernelName, "wasm")?.kernelFunc, k.kernelFunc, k.kernelName);
+  }
+  const stock = tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([2, 3]), false, true).dataSync());
+  assert.deepEqual(Array.from(stock), [3, 3, 3, 3]);
+  await useWasm({ kernels: "missing-only" });
+  for (const k of MISSING_KERNELS) {
+    assert.equal(tf.getKernel(k.kernelName, "wasm")?.kernelFunc, k.kernelFunc, k.kernelName);
+  }
+  await useWasm();
+  assert.equal(wasmKernelSet(), "all");
+  for (const k of [...MISSING_KERNELS, ...FAST_KERNELS]) {
+    assert.equal(tf.getKernel(k.kernelName, "wasm")?.kernelFunc, k.kernelFunc, k.kernelName);
   }
 });
 

@@ -122,22 +122,21 @@ function parseJson(text: string, where: string): unknown {
 
 /** Where an experiment file publishes its report: the report stage's `publish`, else `results/<name>`. */
 async function experimentResults(file: string): Promise<string> {
-  const { parse } = await import("yaml");
-  let tree: Record<string, unknown>;
+  const { loadExperimentAsync } = await import("../pipeline/experiment.ts");
+  let exp;
   try {
-    tree = (parse(await Deno.readTextFile(file)) ?? {}) as Record<string, unknown>;
+    exp = await loadExperimentAsync(file); // follows `extends`
   } catch (e) {
     throw new Error(`${file}: cannot read the experiment (${e instanceof Error ? e.message : e})`);
   }
   const root = projectRoot(dirname(file));
-  const name = typeof tree.name === "string" ? tree.name : basename(file).replace(/\.ya?ml$/, "");
-  const stages = (tree.stages ?? {}) as Record<string, Record<string, unknown>>;
+  const stages = (exp.tree.stages ?? {}) as Record<string, Record<string, unknown>>;
   for (const s of Object.values(stages)) {
     if (s && s.kind === "report" && typeof s.publish === "string" && !s.publish.includes("${")) {
       return join(root, s.publish);
     }
   }
-  return join(root, "results", name);
+  return join(root, "results", exp.name);
 }
 
 /** Loads one side of the diff. Throws MissingInput when the thing named does not exist. */

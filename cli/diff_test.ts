@@ -130,6 +130,14 @@ Deno.test("loadSide: an experiment without publish falls back to results/<name>"
     await writeFile(join(root, "results", "e", "report.json"), await reportJson(root, 0, 100));
     const side = await loadSide("e.yml", root);
     assert.equal(side.report?.experiment, "conclr_vs_abinet");
+    // `extends`: the publish dir of the base file's report stage.
+    await writeFile(join(root, "base.yaml"), "stages:\n  report: { kind: report, publish: results/shared }\n");
+    await writeFile(join(root, "child.yaml"), "extends: base.yaml\nname: child\n");
+    await mkdir(join(root, "results", "shared"), { recursive: true });
+    await writeFile(join(root, "results", "shared", "report.json"), await reportJson(root, 0.01, 100));
+    const child = await loadSide("child.yaml", root);
+    assert.ok(child.report);
+    await assert.rejects(() => loadSide("base.yaml", join(root, "results")), /not found/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

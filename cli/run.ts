@@ -3,9 +3,10 @@
  * cache, publishes, and writes `results/<experiment>/strata.lock`.
  */
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
+  defaultCacheDir,
   ExperimentError,
   findRoot,
   formatSeconds,
@@ -126,7 +127,7 @@ export function printStatus(result: RunResult): void {
   for (const o of result.outcomes) {
     const label = o.state === "cached" ? "fresh" : o.state;
     const why = o.reasons.length ? `  ${o.reasons.join("; ")}` : "";
-    console.log(`${label.padEnd(8)}${o.id.padEnd(width)}${why}`);
+    console.log(`${label.padEnd(8)}${o.id.padEnd(width)}${why}`.trimEnd());
   }
 }
 
@@ -143,10 +144,12 @@ export function summarise(result: RunResult): string {
 export async function runExperiment(a: RunArgs): Promise<{ code: number; result?: RunResult }> {
   try {
     await loadKinds();
-    const plan = planExperiment(a.experiment, a.set);
+    const root = findRoot();
+    const cacheDir = resolve(a.cache ?? defaultCacheDir(root));
+    const plan = await planExperiment(a.experiment, a.set, { parseCache: join(cacheDir, "experiments.json") });
     const result = await runPlan(plan, {
-      root: findRoot(),
-      cacheDir: a.cache,
+      root,
+      cacheDir,
       jobs: a.jobs,
       only: a.only,
       force: a.force,

@@ -1,6 +1,7 @@
 /** `strata status <experiment.yaml>`: every stage fresh or stale, and why. */
 import { parseArgs } from "node:util";
-import { findRoot, planExperiment, runPlan } from "../pipeline/mod.ts";
+import { join, resolve } from "node:path";
+import { defaultCacheDir, findRoot, planExperiment, runPlan } from "../pipeline/mod.ts";
 import { loadKinds, printStatus, reportError } from "./run.ts";
 
 const USAGE = `usage: strata status <experiment.yaml> [--set KEY=VALUE]... [--cache DIR]
@@ -41,8 +42,12 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     await loadKinds();
-    const plan = planExperiment(parsed.positionals[0], parsed.values.set ?? []);
-    const result = await runPlan(plan, { root: findRoot(), cacheDir: parsed.values.cache, dryRun: true });
+    const root = findRoot();
+    const cacheDir = resolve(parsed.values.cache ?? defaultCacheDir(root));
+    const plan = await planExperiment(parsed.positionals[0], parsed.values.set ?? [], {
+      parseCache: join(cacheDir, "experiments.json"),
+    });
+    const result = await runPlan(plan, { root, cacheDir, dryRun: true });
     printStatus(result);
     return 0;
   } catch (e) {

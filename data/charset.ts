@@ -130,7 +130,9 @@ class CharsetImpl implements Charset {
       return {
         ok: false,
         reason: "empty",
-        detail: label.length === 0 ? "empty label" : `no characters of protocol ${this.protocol} in ${JSON.stringify(label)}`,
+        detail: label.length === 0
+          ? "empty label"
+          : `no characters of protocol ${this.protocol} in ${JSON.stringify(label)}`,
       };
     }
     if (kept.length > maxLength) {
@@ -147,7 +149,9 @@ class CharsetImpl implements Charset {
     for (let i = 0; i < text.length; i++) {
       const c = this.#classes.get(text[i]);
       if (c === undefined) {
-        throw new Error(`label ${JSON.stringify(text)}: ${JSON.stringify(text[i])} is not in protocol ${this.protocol}`);
+        throw new Error(
+          `label ${JSON.stringify(text)}: ${JSON.stringify(text[i])} is not in protocol ${this.protocol}`,
+        );
       }
       out[i] = c;
     }

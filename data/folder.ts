@@ -8,7 +8,7 @@
  */
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 
-export const LAYOUTS = ["auto", "real", "tsv", "gt"] as const;
+export const LAYOUTS = ["auto", "lmdb", "real", "tsv", "gt"] as const;
 export type Layout = typeof LAYOUTS[number];
 
 /** One sample found in the folder: the image path (absolute) and the raw label, or why it has none. */
@@ -30,12 +30,13 @@ async function exists(path: string, kind: "file" | "dir"): Promise<boolean> {
 }
 
 export async function detectLayout(dir: string, labelsFile?: string): Promise<Exclude<Layout, "auto">> {
+  if (await exists(join(dir, "data.mdb"), "file")) return "lmdb";
   if (await exists(join(dir, "IMG"), "dir") && await exists(join(dir, "label"), "dir")) return "real";
   if (labelsFile) return labelsFile.endsWith(".tsv") ? "tsv" : "gt";
   if (await exists(join(dir, "labels.tsv"), "file")) return "tsv";
   if (await exists(join(dir, "gt.txt"), "file")) return "gt";
   throw new Error(
-    `${dir}: cannot tell the layout: expected IMG/ + label/ (real), labels.tsv (tsv) or gt.txt (gt)`,
+    `${dir}: cannot tell the layout: expected data.mdb (lmdb), IMG/ + label/ (real), labels.tsv (tsv) or gt.txt (gt)`,
   );
 }
 
@@ -44,14 +45,16 @@ export const IMAGE_EXT = new Set([".jpg", ".jpeg", ".png", ".bmp", ".gif", ".web
 /** Lists the samples of a folder in a layout, in a deterministic order. */
 export async function listSamples(
   dir: string,
-  layout: Exclude<Layout, "auto">,
+  layout: Exclude<Layout, "auto" | "lmdb">,
   labelsFile?: string,
 ): Promise<FoundSample[]> {
   const root = resolve(dir);
   if (layout === "real") {
     const images = new Map<string, string>();
     for await (const e of Deno.readDir(join(root, "IMG"))) {
-      if (e.isFile && IMAGE_EXT.has(extname(e.name).toLowerCase())) images.set(basename(e.name, extname(e.name)), e.name);
+      if (e.isFile && IMAGE_EXT.has(extname(e.name).toLowerCase())) {
+        images.set(basename(e.name, extname(e.name)), e.name);
+      }
     }
     const labels = new Set<string>();
     for await (const e of Deno.readDir(join(root, "label"))) {
@@ -138,4 +141,3 @@ async function readLabel(path: string): Promise<{ label?: string; problem?: stri
   const label = text.replace(/^\uFEFF/, "").trim();
   return label ? { label } : { problem: "empty label" };
 }
-

@@ -54,7 +54,9 @@ export async function decodeImage(bytes: Uint8Array): Promise<DecodedImage> {
     img.src = bytes;
     await img.decode();
   } catch (e) {
-    throw new ImageDecodeError(`undecodable image (${describeFormat(bytes)}, ${bytes.length} bytes): ${(e as Error).message}`);
+    throw new ImageDecodeError(
+      `undecodable image (${describeFormat(bytes)}, ${bytes.length} bytes): ${(e as Error).message}`,
+    );
   }
   if (!(img.width > 0 && img.height > 0)) {
     throw new ImageDecodeError(`undecodable image (${describeFormat(bytes)}, ${bytes.length} bytes): zero size`);
@@ -114,12 +116,12 @@ function describeFormat(bytes: Uint8Array): string {
 
 const canvases = new Map<string, { canvas: Canvas; ctx: SKRSContext2D }>();
 
-/** A reusable canvas of a given size (a handful of sizes are cached). */
+/** A reusable canvas of a given size (a few sizes, e.g. the model input, are cached). */
 function canvasOf(width: number, height: number) {
   const key = `${width}x${height}`;
   let c = canvases.get(key);
   if (!c) {
-    if (canvases.size > 64) canvases.clear();
+    if (canvases.size >= 8) canvases.clear();
     const canvas: Canvas = canvasSync().createCanvas(width, height);
     c = { canvas, ctx: canvas.getContext("2d") };
     canvases.set(key, c);
@@ -127,14 +129,77 @@ function canvasOf(width: number, height: number) {
   return c;
 }
 
-/** RGBA pixels of `img` drawn (stretched) into width×height over white. */
-export function drawRgba(img: DecodedImage, width: number, height: number): Uint8ClampedArray {
-  const { ctx } = canvasOf(width, height);
+let scratch: { canvas: Canvas; ctx: SKRSContext2D; width: number; height: number } | undefined;
+
+/** A grow-only scratch canvas at least width×height, for one-off sizes. */
+function scratchCanvas(width: number, height: number) {
+  if (!scratch || scratch.width < width || scratch.height < height) {
+    const w = Math.max(width, scratch?.width ?? 0, 256), h = Math.max(height, scratch?.height ?? 0, 64);
+    const canvas: Canvas = canvasSync().createCanvas(w, h);
+    scratch = { canvas, ctx: canvas.getContext("2d"), width: w, height: h };
+  }
+  return scratch;
+}
+
+/**
+ * RGBA pixels of `img` drawn (stretched) into width×height over white.
+ * `oneOff`: an arbitrary size (drawn in a shared scratch canvas instead of a cached one).
+ */
+export function drawRgba(img: DecodedImage, width: number, height: number, oneOff = false): Uint8ClampedArray {
+  const { ctx } = oneOff ? scratchCanvas(width, height) : canvasOf(width, height);
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, height);
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "medium";
   ctx.drawImage(img, 0, 0, width, height);
+  return ctx.getImageData(0, 0, width, height).data;
+}
+
+/** Mean colour of the image's border (from an 8×8 thumbnail), as a CSS colour. */
+function edgeColour(img: DecodedImage): string {
+  const { ctx } = canvasOf(8, 8);
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, 8, 8);
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "medium";
+  ctx.drawImage(img, 0, 0, 8, 8);
+  const d = ctx.getImageData(0, 0, 8, 8).data;
+  let r = 0, g = 0, b = 0, n = 0;
+  for (let y = 0; y < 8; y++) {
+    for (let x = 0; x < 8; x++) {
+      if (y !== 0 && y !== 7 && x !== 0 && x !== 7) continue;
+      const i = (y * 8 + x) * 4;
+      r += d[i];
+      g += d[i + 1];
+      b += d[i + 2];
+      n++;
+    }
+  }
+  return `rgb(${Math.round(r / n)},${Math.round(g / n)},${Math.round(b / n)})`;
+}
+
+/**
+ * RGBA pixels of `img` under an affine map into a width×height canvas
+ * (`m` = [a, b, c, d, e, f]: x' = a·x + c·y + e, y' = b·x + d·y + f, from the
+ * image's pixel coordinates). Where the image does not reach, the mean colour
+ * of its border (a cheap stand-in for cv2.BORDER_REPLICATE).
+ */
+export function drawAffineRgba(
+  img: DecodedImage,
+  width: number,
+  height: number,
+  m: readonly [number, number, number, number, number, number],
+): Uint8ClampedArray {
+  const fill = edgeColour(img);
+  const { ctx } = canvasOf(width, height);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = fill;
+  ctx.fillRect(0, 0, width, height);
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "medium";
+  ctx.setTransform(m[0], m[1], m[2], m[3], m[4], m[5]);
+  ctx.drawImage(img, 0, 0);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   return ctx.getImageData(0, 0, width, height).data;
 }
 
@@ -154,29 +219,53 @@ export function resizeRgb(img: DecodedImage, height: number, width: number, out:
  * channels and normalisation.
  */
 export function normalizeInto(rgb: Float32Array, spec: ImageSpec, out: Float32Array, offset: number): void {
+  normalizeFrom(rgb, 3, spec, out, offset);
+}
+
+/** Per-channel scale and offset: value · scale + offset = (value/255 − mean)/std. */
+function affineOf(spec: ImageSpec): [number, number, number, number, number, number] {
+  if (spec.normalize === "unit") return [1 / 255, 1 / 255, 1 / 255, 0, 0, 0];
+  if (spec.channels === 1) {
+    const mean = (IMAGENET_MEAN[0] + IMAGENET_MEAN[1] + IMAGENET_MEAN[2]) / 3;
+    const std = (IMAGENET_STD[0] + IMAGENET_STD[1] + IMAGENET_STD[2]) / 3;
+    return [1 / (255 * std), 0, 0, -mean / std, 0, 0];
+  }
+  const k = (c: number) => 1 / (255 * IMAGENET_STD[c]);
+  const b = (c: number) => -IMAGENET_MEAN[c] / IMAGENET_STD[c];
+  return [k(0), k(1), k(2), b(0), b(1), b(2)];
+}
+
+/**
+ * Normalises HWC pixels with `stride` values per pixel (3: RGB floats,
+ * 4: RGBA bytes) into `out` at `offset`, with the spec's channels.
+ */
+export function normalizeFrom(
+  px: ArrayLike<number>,
+  stride: 3 | 4,
+  spec: ImageSpec,
+  out: Float32Array,
+  offset: number,
+): void {
   const n = spec.height * spec.width;
+  const [k0, k1, k2, b0, b1, b2] = affineOf(spec);
   if (spec.channels === 3) {
-    if (spec.normalize === "unit") {
-      for (let i = 0; i < n * 3; i++) out[offset + i] = clamp255(rgb[i]) / 255;
-    } else {
-      for (let p = 0; p < n; p++) {
-        for (let c = 0; c < 3; c++) {
-          out[offset + p * 3 + c] = (clamp255(rgb[p * 3 + c]) / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-        }
-      }
+    for (let p = 0, i = 0, o = offset; p < n; p++, i += stride, o += 3) {
+      const r = px[i], g = px[i + 1], b = px[i + 2];
+      out[o] = (r < 0 ? 0 : r > 255 ? 255 : r) * k0 + b0;
+      out[o + 1] = (g < 0 ? 0 : g > 255 ? 255 : g) * k1 + b1;
+      out[o + 2] = (b < 0 ? 0 : b > 255 ? 255 : b) * k2 + b2;
     }
   } else {
-    const mean = spec.normalize === "unit" ? 0 : (IMAGENET_MEAN[0] + IMAGENET_MEAN[1] + IMAGENET_MEAN[2]) / 3;
-    const std = spec.normalize === "unit" ? 1 : (IMAGENET_STD[0] + IMAGENET_STD[1] + IMAGENET_STD[2]) / 3;
-    for (let p = 0; p < n; p++) {
-      const y = 0.299 * clamp255(rgb[p * 3]) + 0.587 * clamp255(rgb[p * 3 + 1]) + 0.114 * clamp255(rgb[p * 3 + 2]);
-      out[offset + p] = (y / 255 - mean) / std;
+    for (let p = 0, i = 0; p < n; p++, i += stride) {
+      const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+      out[offset + p] = (y < 0 ? 0 : y > 255 ? 255 : y) * k0 + b0;
     }
   }
 }
 
-function clamp255(x: number): number {
-  return x < 0 ? 0 : x > 255 ? 255 : x;
+/** Stretch-resize and normalise in one go (no augmentation): canvas RGBA straight into `out`. */
+export function resizeNormalizeInto(img: DecodedImage, spec: ImageSpec, out: Float32Array, offset: number): void {
+  normalizeFrom(drawRgba(img, spec.width, spec.height), 4, spec, out, offset);
 }
 
 /** Inverse of `normalizeInto` for one image: RGBA bytes (for montages and debugging). */

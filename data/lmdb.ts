@@ -137,6 +137,16 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
+/** Private reader directories still open: removed when the process exits, if not closed before. */
+const shadows = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const dir of shadows) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
+
 /** Opens an STR LMDB directory (containing `data.mdb`) for reading. */
 export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promise<LmdbReader> {
   const dir = resolve(path);
@@ -150,6 +160,7 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
   const { open } = await loadLmdb();
   // A private directory with a symlink to data.mdb: LMDB's lock file goes there, not into the data set.
   const shadow = await fs.mkdtemp(join(tmpdir(), "strata-lmdb-"));
+  shadows.add(shadow);
   let db: Database;
   try {
     await fs.symlink(dataFile, join(shadow, "data.mdb"));
@@ -224,6 +235,7 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
       closed = true;
       await db.close();
       await fs.rm(shadow, { recursive: true, force: true });
+      shadows.delete(shadow);
     },
   };
 }
@@ -259,8 +271,10 @@ const enc = new TextEncoder();
 export async function createLmdb(path: string, opts: CreateLmdbOptions = {}): Promise<LmdbWriter> {
   const dest = resolve(path);
   // A fresh path, or an empty directory (as the engine makes for `dir` outputs).
-  const existing = await fs.readdir(dest).then((names) => names.length === 0 ? "empty" : "full", (e) =>
-    (e as NodeJS.ErrnoException).code === "ENOENT" ? "none" : "full");
+  const existing = await fs.readdir(dest).then(
+    (names) => names.length === 0 ? "empty" : "full",
+    (e) => (e as NodeJS.ErrnoException).code === "ENOENT" ? "none" : "full",
+  );
   if (existing === "full" && !opts.overwrite) {
     throw new Error(`${dest} already exists and is not empty; the LMDB writer writes only into a fresh directory`);
   }

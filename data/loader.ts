@@ -27,7 +27,15 @@
 import type { Batch } from "./batch.ts";
 import { type AugmentParams, augmentResize } from "./augment.ts";
 import { type Charset, charsetFor, LabelCounts, MAX_LENGTH, type Protocol } from "./charset.ts";
-import { DEFAULT_IMAGE, type DecodedImage, decodeImage, type ImageSpec, loadCanvas, normalizeInto } from "./image.ts";
+import {
+  type DecodedImage,
+  decodeImage,
+  DEFAULT_IMAGE,
+  type ImageSpec,
+  loadCanvas,
+  normalizeInto,
+  resizeNormalizeInto,
+} from "./image.ts";
 import { type BadInputPolicy, BadSamples, DataError, type LmdbReader, openLmdb } from "./lmdb.ts";
 import { hashSeed, Rng } from "./random.ts";
 
@@ -41,8 +49,14 @@ export interface DatasetOptions {
   unsupported?: "remove" | "drop";
   /** Bad samples: `error` (default) throws naming the sample; `skip` counts them. */
   policy?: BadInputPolicy;
-  /** Use only the first `limit` usable samples (in index order). */
+  /** Use only the first `limit` usable samples (in index order; eager scan only). */
   limit?: number;
+  /**
+   * `eager`: read every label when opening (exact size and label counts up front; texts listed);
+   * `lazy`: check labels as samples are met (for MJ + ST scale: no open-time scan, little memory);
+   * `auto` (default): eager up to 1 M stored samples.
+   */
+  scan?: "auto" | "eager" | "lazy";
 }
 
 export interface BatchOptions {
@@ -71,7 +85,9 @@ export interface SourceSummary {
 export interface DatasetSummary {
   /** Totals over the sources. */
   stored: number;
+  /** Eager scan: samples whose label the protocol keeps. Lazy scan: stored minus the drops met so far. */
   usable: number;
+  scan: "eager" | "lazy";
   /** Samples left out so far: labels dropped by the protocol + bad samples met. */
   dropped: number;
   protocol: Protocol;
@@ -82,12 +98,16 @@ export interface DatasetSummary {
 export interface Dataset {
   /** The LMDB directories, in the order given. */
   readonly paths: readonly string[];
-  /** Usable samples (label kept by the protocol), over all sources. */
+  /** Usable samples (label kept by the protocol), over all sources; with a lazy scan, the stored count. */
   readonly size: number;
+  readonly scan: "eager" | "lazy";
   readonly charset: Charset;
   readonly image: ImageSpec;
   readonly maxLength: number;
-  /** Per usable sample, in source then index order: its source (position in `paths`), LMDB index (1-based), normalised text. */
+  /**
+   * Per usable sample, in source then index order: its source (position in `paths`), LMDB index
+   * (1-based), normalised text. Empty with a lazy scan.
+   */
   readonly sources: readonly number[];
   readonly indices: readonly number[];
   readonly texts: readonly string[];
@@ -120,15 +140,20 @@ export async function openDataset(path: string | readonly string[], opts: Datase
   const sources: number[] = [];
   const indices: number[] = [];
   const texts: string[] = [];
+  let scan: "eager" | "lazy" = opts.scan === "lazy" ? "lazy" : "eager";
   try {
-    for (const [src, p] of paths.entries()) {
-      const reader = await openLmdb(p, { policy });
-      readers.push(reader);
+    for (const p of paths) readers.push(await openLmdb(p, { policy }));
+    const stored = readers.reduce((a, r) => a + r.size, 0);
+    if ((opts.scan ?? "auto") === "auto" && stored > 1_000_000 && opts.limit === undefined) scan = "lazy";
+    for (const [src, reader] of readers.entries()) {
       const bad = new BadSamples(policy, reader.path);
       bads.push(bad);
       const labels = new LabelCounts();
       labelCounts.push(labels);
-      if (reader.inferredSize) bad.report("missing_num_samples", "no num-samples key; size inferred from the label keys");
+      if (reader.inferredSize) {
+        bad.report("missing_num_samples", "no num-samples key; size inferred from the label keys");
+      }
+      if (scan === "lazy") continue;
       let kept = 0;
       for (let i = 1; i <= reader.size && (opts.limit === undefined || indices.length < opts.limit); i++) {
         const s = reader.read(i);
@@ -150,21 +175,48 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     await Promise.all(readers.map((r) => r.close()));
     throw e;
   }
+  // Sample ids: positions in `indices` (eager), or 0..stored−1 over the sources in order (lazy).
+  const offsets: number[] = [];
+  let total = 0;
+  for (const r of readers) (offsets.push(total), total += r.size);
+  const count = scan === "eager" ? indices.length : total;
+  const locate = (id: number): [number, number] => {
+    if (scan === "eager") return [sources[id], indices[id]];
+    let src = readers.length - 1;
+    while (offsets[src] > id) src--;
+    return [src, id - offsets[src] + 1];
+  };
   let open = true;
-  const known = new Set<number>(); // sample ids (positions in `indices`) found bad
+  const known = new Set<number>(); // sample ids found bad (or, lazily, with a dropped label)
+  const seen = scan === "lazy" ? new Uint8Array(total) : undefined; // lazily: labels counted once
 
-  const loadImage = async (id: number): Promise<DecodedImage | undefined> => {
+  const loadSample = async (id: number): Promise<{ img: DecodedImage; text: string } | undefined> => {
     if (known.has(id)) return undefined;
     if (!open) throw new Error(`${paths.join(", ")}: data set is closed`);
-    const src = sources[id], index = indices[id];
+    const [src, index] = locate(id);
     const s = readers[src].read(index);
     if (!s.ok) {
       known.add(id);
       bads[src].report(s.reason, s.detail, index);
       return undefined;
     }
+    let text: string;
+    if (scan === "eager") {
+      text = texts[id];
+    } else {
+      const r = charset.normalize(s.sample.label, { maxLength, unsupported: opts.unsupported });
+      if (!seen![id]) {
+        seen![id] = 1;
+        labelCounts[src].add(r, s.sample.label, index);
+      }
+      if (!r.ok) {
+        known.add(id);
+        return undefined;
+      }
+      text = r.text;
+    }
     try {
-      return await decodeImage(s.sample.image);
+      return { img: await decodeImage(s.sample.image), text };
     } catch (e) {
       known.add(id);
       bads[src].report("undecodable_image", (e as Error).message, index);
@@ -172,7 +224,7 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     }
   };
 
-  async function* produce(order: number[], o: BatchOptions, seed: number): AsyncGenerator<Batch> {
+  async function* produce(order: ArrayLike<number>, o: BatchOptions, seed: number): AsyncGenerator<Batch> {
     const { height: H, width: W, channels: C } = image;
     const per = H * W * C;
     const rgb = new Float32Array(H * W * 3);
@@ -180,15 +232,15 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     const augment = o.mode === "train" ? o.augment : undefined;
     let pos = 0;
     while (pos < order.length) {
-      const picked: { id: number; img: DecodedImage }[] = [];
+      const picked: { id: number; img: DecodedImage; text: string }[] = [];
       while (picked.length < o.batchSize && pos < order.length) {
         const want = Math.min(o.batchSize - picked.length, order.length - pos);
-        const chunk = order.slice(pos, pos + want);
+        const chunk = Array.from({ length: want }, (_, k) => order[pos + k]);
         pos += want;
-        const decoded = await Promise.all(chunk.map(loadImage));
+        const loaded = await Promise.all(chunk.map(loadSample));
         for (let k = 0; k < chunk.length; k++) {
-          const img = decoded[k];
-          if (img) picked.push({ id: chunk[k], img });
+          const l = loaded[k];
+          if (l) picked.push({ id: chunk[k], ...l });
         }
       }
       if (picked.length === 0 || (dropLast && picked.length < o.batchSize)) return;
@@ -203,11 +255,14 @@ export async function openDataset(path: string | readonly string[], opts: Datase
         sources: [],
       };
       for (let b = 0; b < B; b++) {
-        const { id, img } = picked[b];
-        const text = texts[id], index = indices[id], source = sources[id];
-        const rng = augment ? new Rng(hashSeed(seed, source, index)) : undefined;
-        augmentResize(img, H, W, rgb, rng, augment);
-        normalizeInto(rgb, image, batch.images, b * per);
+        const { id, img, text } = picked[b];
+        const [source, index] = locate(id);
+        if (augment) {
+          augmentResize(img, H, W, rgb, new Rng(hashSeed(seed, source, index)), augment);
+          normalizeInto(rgb, image, batch.images, b * per);
+        } else {
+          resizeNormalizeInto(img, image, batch.images, b * per);
+        }
         batch.labels.set(charset.encode(text, maxLength), b * (maxLength + 1));
         batch.lengths[b] = Math.min(text.length + 1, maxLength + 1);
         batch.texts.push(text);
@@ -268,9 +323,18 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     }
   }
 
-  const orderFor = (o: BatchOptions, seed: number): number[] => {
-    const order = indices.map((_, k) => k);
-    if (o.mode === "train") new Rng(hashSeed(seed, 0x5eed)).shuffle(order);
+  const orderFor = (o: BatchOptions, seed: number): Int32Array => {
+    const order = new Int32Array(count);
+    for (let k = 0; k < count; k++) order[k] = k;
+    if (o.mode === "train") {
+      const rng = new Rng(hashSeed(seed, 0x5eed));
+      for (let i = count - 1; i > 0; i--) {
+        const j = Math.floor(rng.next() * (i + 1));
+        const t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+    }
     return order;
   };
 
@@ -280,7 +344,8 @@ export async function openDataset(path: string | readonly string[], opts: Datase
 
   const ds: Dataset = {
     paths: readers.map((r) => r.path),
-    size: indices.length,
+    size: count,
+    scan,
     charset,
     image,
     maxLength,
@@ -288,15 +353,16 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     indices,
     texts,
     summary: () => ({
-      stored: readers.reduce((a, r) => a + r.size, 0),
-      usable: indices.length,
+      stored: total,
+      usable: scan === "eager" ? indices.length : total - labelCounts.reduce((a, l) => a + l.droppedTotal, 0),
+      scan,
       dropped: labelCounts.reduce((a, l) => a + l.droppedTotal, 0) + bads.reduce((a, b) => a + b.total, 0),
       protocol,
       maxLength,
       sources: readers.map((r, k) => ({
         path: r.path,
         stored: r.size,
-        usable: usable[k],
+        usable: scan === "eager" ? usable[k] : r.size - labelCounts[k].droppedTotal,
         labels: labelCounts[k].toJSON(),
         bad: bads[k].toJSON(),
       })),
@@ -308,7 +374,7 @@ export async function openDataset(path: string | readonly string[], opts: Datase
     },
     stream(o): AsyncIterableIterator<Batch> {
       check({ ...o, mode: "train" });
-      if (indices.length === 0) throw new DataError(paths.join(", "), "empty", "no usable samples to stream");
+      if (count === 0) throw new DataError(paths.join(", "), "empty", "no usable samples to stream");
       return (async function* () {
         for (let epoch = 0;; epoch++) {
           let any = false;
@@ -320,7 +386,7 @@ export async function openDataset(path: string | readonly string[], opts: Datase
             throw new DataError(
               paths.join(", "),
               "empty",
-              `no full batch of ${o.batchSize} in an epoch (${indices.length} usable samples)`,
+              `no full batch of ${o.batchSize} in an epoch (${count} samples)`,
             );
           }
         }

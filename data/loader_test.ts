@@ -155,7 +155,12 @@ Deno.test("params schemas give the ABINet defaults", () => {
   const aug = augmentSchema.parse(undefined, ["augment"]);
   assert.deepEqual(augmentOf(aug), ABINET_AUGMENT);
   assert.equal(augmentOf(augmentSchema.parse({ enabled: false }, [])), undefined);
-  assert.deepEqual(imageSpecOf(imageSchema.parse({}, [])), { height: 32, width: 128, channels: 3, normalize: "imagenet" });
+  assert.deepEqual(imageSpecOf(imageSchema.parse({}, [])), {
+    height: 32,
+    width: 128,
+    channels: 3,
+    normalize: "imagenet",
+  });
   assert.deepEqual(labelSchema.parse({ protocol: 62 }, []), { protocol: 62, max_length: 25, unsupported: "remove" });
   assert.throws(() => labelSchema.parse({ protocol: 37 }, ["labels"]), /labels\.protocol: expected one of 36, 62, 94/);
   assert.throws(() => imageSpecOf(imageSchema.parse({ channels: 2 }, [])), /1 or 3/);
@@ -175,5 +180,30 @@ Deno.test("several LMDBs read as one data set", async () => {
     assert.equal(s.sources.length, 2);
   } finally {
     await ds.close();
+  }
+});
+
+Deno.test("lazy scan: labels checked as met; eval batches equal the eager scan's", async () => {
+  const eager = await openDataset(PY_LMDB, { protocol: 94, maxLength: 5 });
+  const lazy = await openDataset(PY_LMDB, { protocol: 94, maxLength: 5, scan: "lazy" });
+  try {
+    assert.equal(eager.scan, "eager");
+    assert.equal(lazy.scan, "lazy");
+    assert.equal(lazy.size, 5);
+    assert.deepEqual(lazy.texts, []);
+    const [a] = await collect(eager.batches({ mode: "eval", batchSize: 8 }));
+    const [b] = await collect(lazy.batches({ mode: "eval", batchSize: 8 }));
+    assert.deepEqual(b.texts, a.texts);
+    assert.deepEqual(b.indices, a.indices);
+    assert.deepEqual(b.images, a.images);
+    await collect(lazy.batches({ mode: "train", batchSize: 2, seed: 1 }));
+    const s = lazy.summary();
+    assert.equal(s.scan, "lazy");
+    assert.equal(s.usable, 4);
+    assert.deepEqual((s.sources[0].labels as { dropped: Record<string, number> }).dropped, { too_long: 1 });
+    assert.equal((s.sources[0].labels as { kept: number }).kept, 4, "each label counted once");
+  } finally {
+    await eager.close();
+    await lazy.close();
   }
 });

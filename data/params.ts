@@ -9,7 +9,17 @@
  *
  * Light module: no canvas, no lmdb.
  */
-import { array, boolean, integer, type KeyPath, number, object, type Schema, SchemaError, string } from "../pipeline/schema.ts";
+import {
+  array,
+  boolean,
+  integer,
+  type KeyPath,
+  number,
+  object,
+  type Schema,
+  SchemaError,
+  string,
+} from "../pipeline/schema.ts";
 import type { AugmentParams } from "./augment.ts";
 import { MAX_LENGTH, type Protocol, PROTOCOLS } from "./charset.ts";
 import type { ImageSpec } from "./image.ts";
@@ -74,7 +84,12 @@ export const augmentSchema = object({
   geometry: object({
     p: p(0.5, "probability of a geometric transform"),
     degrees: number({ min: 0, max: 180, default: 45, description: "max rotation (degrees)" }),
-    scale: array(number({ min: 0.01 }), { minItems: 2, maxItems: 2, default: [0.5, 2], description: "affine scale range" }),
+    scale: array(number({ min: 0.01 }), {
+      minItems: 2,
+      maxItems: 2,
+      default: [0.5, 2],
+      description: "affine scale range",
+    }),
     shear_x: number({ min: 0, max: 80, default: 45, description: "max shear along x (degrees)" }),
     shear_y: number({ min: 0, max: 80, default: 15, description: "max shear along y (degrees)" }),
     translate: nonNeg(0, "max translation as a fraction of the height"),

@@ -214,7 +214,8 @@ export async function computeStats(path: string, opts: StatsOptions = {}): Promi
   }
   let layout: "real" | "tsv" | "gt" | undefined;
   try {
-    layout = await detectLayout(source);
+    const detected = await detectLayout(source);
+    layout = detected === "lmdb" ? undefined : detected;
   } catch {
     layout = undefined;
   }
@@ -278,12 +279,15 @@ function showChar(c: string): string {
 }
 
 /** Markdown summary; its first line gives the sample count. */
-export function statsMarkdown(s: DataStats, opts: { topChars?: number; name?: string } = {}): string {
+export function statsMarkdown(
+  s: DataStats,
+  opts: { topChars?: number; name?: string; showSource?: boolean } = {},
+): string {
   const name = opts.name ?? (basename(s.source) || s.source);
   const lines: string[] = [];
   lines.push(`${s.count} samples in \`${name}\` (${s.type})`);
   lines.push("");
-  lines.push(`Source: \`${s.source}\``);
+  if (opts.showSource ?? true) lines.push(`Source: \`${s.source}\``);
   if (s.examined < s.count) lines.push(`Statistics over the first ${s.examined} samples.`);
   const problems = Object.entries(s.problems);
   if (problems.length) {
@@ -300,7 +304,9 @@ export function statsMarkdown(s: DataStats, opts: { topChars?: number; name?: st
     const total = l.char_frequency.reduce((a, [, n]) => a + n, 0);
     const top = l.char_frequency.slice(0, opts.topChars ?? 100);
     lines.push("", `### Character frequency (${l.char_frequency.length} distinct characters)`, "");
-    lines.push(table(["char", "count", "share"], top.map(([k, v]) => [showChar(k), v, `${(100 * v / total).toFixed(2)}%`])));
+    lines.push(
+      table(["char", "count", "share"], top.map(([k, v]) => [showChar(k), v, `${(100 * v / total).toFixed(2)}%`])),
+    );
   } else {
     lines.push("", "No labels (plain image folder).");
   }
@@ -321,4 +327,3 @@ export function statsMarkdown(s: DataStats, opts: { topChars?: number; name?: st
   if (im.unknown_size) lines.push("", `${im.unknown_size} images without a readable size in their header.`);
   return lines.join("\n") + "\n";
 }
-

@@ -1,2 +1,3 @@
 /** Imports every model family so that they register (`getModelFamily(name)`). */
 import "./abinet/mod.ts";
+import "./conclr/mod.ts";

@@ -3,7 +3,8 @@
  * errors name file:line:column; `extends` deep-merging; `--set` overrides;
  * `${params.x}` / `${matrix.k}` interpolation.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { Node } from "yaml";
+import { writeFileAtomic } from "./digest.ts";
 import { dirname, relative, resolve } from "node:path";
 import { formatPath, type KeyPath, SchemaError } from "./schema.ts";
 import type { StageKind } from "./stage_kind.ts";
@@ -73,7 +74,90 @@ export interface LoadedExperiment {
   locs: Locations;
 }
 
+type YamlModule = typeof import("yaml");
+let yaml: YamlModule | undefined;
+
+/** Loads npm:yaml (lazily: a cached rerun with an unchanged experiment file does not need it). */
+export async function loadYaml(): Promise<void> {
+  yaml ??= await import("yaml");
+}
+
+class NeedYaml extends Error {}
+
+interface ParsedFile {
+  dev: number;
+  ino: number;
+  size: number;
+  mtime: number;
+  value: unknown;
+  locs: [string, Loc][];
+}
+
+/** Parsed experiment files keyed by path and (device, inode, size, mtime), persisted as JSON. */
+const parseCache: { file?: string; entries: Record<string, ParsedFile>; dirty: boolean; loaded: boolean } = {
+  entries: {},
+  dirty: false,
+  loaded: false,
+};
+
+/** Keeps parsed experiment files in `file` (e.g. in the cache directory); undefined turns it off. */
+export function useParseCache(file: string | undefined): void {
+  if (parseCache.file === file) return;
+  Object.assign(parseCache, { file, entries: {}, dirty: false, loaded: false });
+}
+
+function saveParseCache(): void {
+  if (!parseCache.file || !parseCache.dirty) return;
+  parseCache.dirty = false;
+  try {
+    writeFileAtomic(parseCache.file, JSON.stringify({ version: 1, entries: parseCache.entries }));
+  } catch { /* only costs time */ }
+}
+
 function parseYamlFile(file: string, locs: Locations): unknown {
+  let st: Deno.FileInfo | undefined;
+  if (parseCache.file) {
+    if (!parseCache.loaded) {
+      parseCache.loaded = true;
+      try {
+        const data = JSON.parse(Deno.readTextFileSync(parseCache.file));
+        if (data?.version === 1) parseCache.entries = data.entries;
+      } catch { /* absent */ }
+    }
+    try {
+      st = Deno.statSync(file);
+    } catch { /* reported below */ }
+    const hit = parseCache.entries[file];
+    if (
+      st && hit && hit.dev === (st.dev ?? 0) && hit.ino === (st.ino ?? 0) && hit.size === st.size &&
+      hit.mtime === (st.mtime?.getTime() ?? 0)
+    ) {
+      for (const [k, v] of hit.locs) locs.map.set(k, v);
+      return structuredClone(hit.value);
+    }
+  }
+  if (!yaml) throw new NeedYaml();
+  const readAt = Date.now();
+  const own = new Locations();
+  const value = parseYamlText(file, own, yaml);
+  locs.merge(own);
+  // Same rule as file digests: a file modified within 2 s of reading is not trusted by stat.
+  if (st && parseCache.file && readAt - (st.mtime?.getTime() ?? 0) >= 2000) {
+    parseCache.entries[file] = {
+      dev: st.dev ?? 0,
+      ino: st.ino ?? 0,
+      size: st.size,
+      mtime: st.mtime?.getTime() ?? 0,
+      value: structuredClone(value),
+      locs: [...own.map],
+    };
+    parseCache.dirty = true;
+  }
+  return value;
+}
+
+function parseYamlText(file: string, locs: Locations, y: YamlModule): unknown {
+  const { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } = y;
   let text: string;
   try {
     text = Deno.readTextFileSync(file);
@@ -81,7 +165,7 @@ function parseYamlFile(file: string, locs: Locations): unknown {
     throw new ExperimentError(`cannot read experiment file ${displayPath(file)}: ${(e as Error).message}`);
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
     const err = doc.errors[0];
     const pos = err.linePos?.[0];
@@ -177,7 +261,11 @@ function loadWithExtends(file: string, chain: string[]): { tree: Tree; locs: Loc
 const TOP_KEYS = ["name", "description", "extends", "params", "stages"];
 export const STAGE_KEYS = ["kind", "description", "params", "inputs", "matrix", "publish"];
 
-/** Loads an experiment file with its bases and `--set` overrides (`a.b.c=value`). */
+/**
+ * Loads an experiment file with its bases and `--set` overrides (`a.b.c=value`).
+ * Synchronous: needs `await loadYaml()` first unless every file is in the parse cache
+ * (`loadExperimentAsync` does that).
+ */
 export function loadExperiment(
   path: string,
   overrides: readonly string[] = [],
@@ -185,6 +273,7 @@ export function loadExperiment(
 ): LoadedExperiment {
   const file = resolve(path);
   const { tree, locs } = loadWithExtends(file, []);
+  saveParseCache();
   for (const key of Object.keys(tree)) {
     if (!TOP_KEYS.includes(key)) {
       throw new ExperimentError(`unknown key "${key}"; expected one of ${TOP_KEYS.join(", ")}`, locs.find([key]));
@@ -224,6 +313,21 @@ export function loadExperiment(
     }
   }
   return { file, dir: dirname(file), name, description, tree, locs };
+}
+
+/** `loadExperiment`, loading npm:yaml only when a file is not in the parse cache. */
+export async function loadExperimentAsync(
+  path: string,
+  overrides: readonly string[] = [],
+  getKind: (name: string) => StageKind<unknown> | undefined = () => undefined,
+): Promise<LoadedExperiment> {
+  try {
+    return loadExperiment(path, overrides, getKind);
+  } catch (e) {
+    if (!(e instanceof NeedYaml)) throw e;
+  }
+  await loadYaml();
+  return loadExperiment(path, overrides, getKind);
 }
 
 function applyOverride(

@@ -61,7 +61,9 @@ Deno.test("schema errors name file:line:col, the key and what was expected", () 
   write(dir, "s.yaml", "stages:\n  train:\n    kind: t_train\n    parms: {}\n");
   throwsWith(() => planOf(join(dir, "s.yaml"), [trainKind]), "s.yaml:4:12", 'unknown key "parms"');
   write(dir, "y.yaml", "stages:\n  train: [\n");
-  throwsWith(() => planOf(join(dir, "y.yaml"), [trainKind]), "y.yaml:", "YAML");
+  throwsWith(() => planOf(join(dir, "y.yaml"), [trainKind]), /y\.yaml:\d+:\d+: YAML: /);
+  write(dir, "dup.yaml", "stages:\n  train: { kind: t_train }\n  train: { kind: t_train }\n");
+  throwsWith(() => planOf(join(dir, "dup.yaml"), [trainKind]), "dup.yaml:3:3: YAML: Map keys must be unique");
   write(dir, "k.yaml", "stages:\n  train:\n    kind: t_trian\n");
   throwsWith(
     () => planOf(join(dir, "k.yaml"), [trainKind]),

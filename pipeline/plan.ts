@@ -165,7 +165,7 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
         params: parsed,
         inputs: {},
         deps: [],
-        publish: (publishRaw as string | undefined) ?? undefined,
+        publish: publishDir(publishRaw as string | undefined, stages[s].publish, matrix),
         loc: locs.find(["stages", s]),
       };
       inst.inputs = {};
@@ -296,6 +296,14 @@ function resolveRef(
       !(axis in inst.matrix) || canonicalJson(inst.matrix[axis]) === canonicalJson(v)
     )
   );
+  if (producers.length === 0) {
+    throw new ExperimentError(
+      `stage "${inst.id}": input "${input}": no instance of stage "${stage}" matches matrix ${
+        JSON.stringify(inst.matrix)
+      }`,
+      loc,
+    );
+  }
   return producers.map((p) => ({ type: "stage", stage, instance: p.id, output, optional, text }));
 }
 
@@ -358,6 +366,17 @@ function product(axes: Axes): Record<string, Scalar>[] {
 function knownKinds(getKind: (name: string) => StageKind<unknown> | undefined): string {
   const known = stageKinds().map((k) => k.kind).filter((k) => getKind(k));
   return known.length ? `; known kinds: ${known.join(", ")}` : "; no stage kinds are registered";
+}
+
+/**
+ * The publish directory of an instance: a matrix stage whose `publish` does not use `${matrix.…}`
+ * publishes each instance into its own subdirectory (`<publish>/axis=value,…`).
+ */
+function publishDir(value: string | undefined, raw: unknown, matrix: Record<string, Scalar>): string | undefined {
+  if (!value) return undefined;
+  const entries = Object.entries(matrix);
+  if (entries.length === 0 || (typeof raw === "string" && raw.includes("${matrix."))) return value;
+  return `${value.replace(/\/+$/, "")}/${entries.map(([k, v]) => `${k}=${v}`).join(",")}`;
 }
 
 /** When the offending value came from `${params.x}`, says where that param was set. */

@@ -132,6 +132,10 @@ Deno.test("missing input, unknown stage or output, and many-valued single inputs
     ],
     ["stages:\n  s: { kind: p_synth, matrix: { seed: [] } }\n", /matrix.seed: expected a non-empty list/],
     [
+      "stages:\n  s: { kind: p_synth, matrix: { seed: [1] } }\n  t: { kind: p_train, matrix: { seed: [2] }, inputs: { train: s.lmdb } }\n",
+      /stage "t\[seed=2\]": input "train": no instance of stage "s" matches matrix \{"seed":2\}/,
+    ],
+    [
       'stages:\n  s: { kind: p_synth, params: { seed: "${matrix.seed}" } }\n',
       /refers to a matrix, but this stage has none/,
     ],

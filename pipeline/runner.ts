@@ -174,7 +174,14 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
 
   const outcomes = new Map<string, Promise<Outcome>>();
-  const process = async (inst: Instance): Promise<Outcome> => {
+  const process = (inst: Instance): Promise<Outcome> =>
+    processInner(inst).catch((e) => {
+      const msg = (e as Error)?.message ?? String(e);
+      line(`strata: FAILED  ${inst.id}: ${msg}`);
+      if (opts.verbose) line(String((e as Error)?.stack ?? e));
+      return { id: inst.id, stage: inst.stage, state: "failed" as const, reasons: [msg] };
+    });
+  const processInner = async (inst: Instance): Promise<Outcome> => {
     const deps = new Map<string, Outcome>();
     for (const d of inst.deps) deps.set(d, await outcomes.get(d)!);
     const base: Outcome = { id: inst.id, stage: inst.stage, state: "stale", reasons: [] };
@@ -285,6 +292,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
     await slots.acquire(inst.kind.resources ?? []);
     try {
+      if (controller.signal.aborted) return { ...keyed, state: "failed", reasons: ["interrupted"] };
       const release = await cache.lock(key);
       try {
         if (!forced) {
@@ -332,7 +340,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       log.writeSync(enc.encode(msg.endsWith("\n") ? msg : msg + "\n"));
       if (opts.verbose) { for (const l of msg.replace(/\n$/, "").split("\n")) line(`  [${inst.id}] ${l}`); }
     };
-    let lastProgress = 0;
+    let lastProgress = -Infinity;
     const ctx: StageContext<unknown> = {
       params: inst.params,
       inputs,
@@ -369,8 +377,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         const now = performance.now();
         if (now - lastProgress < 100) return;
         lastProgress = now;
-        const cols = safeColumns();
-        Deno.stderr.writeSync(enc.encode(`\r\x1b[K[${inst.id}] ${message}`.slice(0, cols + 5)));
+        const text = `[${inst.id}] ${message}`.slice(0, safeColumns() - 1);
+        Deno.stderr.writeSync(enc.encode(`\r\x1b[K${text}`));
         progressShown = true;
       },
       signal: controller.signal,
@@ -432,7 +440,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     return finish({ ...keyed, state: "ran", manifest, seconds }, inst);
   };
 
-  const onSignal = () => controller.abort(new Error("interrupted"));
+  const onSignal = () => {
+    if (controller.signal.aborted) Deno.exit(130); // second Ctrl-C: stop now (temp dirs are cleaned next time)
+    line("strata: interrupted; stopping running stages (Ctrl-C again to exit at once)");
+    controller.abort(new Error("interrupted"));
+  };
   let listening = false;
   if (!dry) {
     try {
@@ -464,7 +476,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
 function safeColumns(): number {
   try {
-    return Deno.consoleSize().columns;
+    const c = Deno.consoleSize().columns;
+    return c >= 20 ? c : 120;
   } catch {
     return 120;
   }

@@ -81,6 +81,10 @@ Deno.test("keys: stable under YAML reformatting, changed by params, input, env a
   const r3 = await runIn(root, "e.yaml", [kind], { set: ["stages.g.params.n=2"], dryRun: true });
   assert.notEqual(keyOfStage(r3, "g"), k1);
   assert.deepEqual(r3.outcomes[0].reasons, ["params changed: params.n: 1 → 2"]);
+  // kind version
+  const bumped = await runIn(root, "e.yaml", [{ ...kind, version: 2 } as StageKind<unknown>], { dryRun: true });
+  assert.notEqual(keyOfStage(bumped, "g"), k1);
+  assert.deepEqual(bumped.outcomes[0].reasons, ["kind version 1 → 2"]);
   // input content
   write(root, "data/src.txt", "b");
   let s = await status();
@@ -117,6 +121,7 @@ stages:
     kind: r_gen
     matrix: { n: [1, 2, 3] }
     params: { n: "\${matrix.n}" }
+    publish: results/fan/numbers
   total:
     kind: r_sum
     publish: results/fan/report
@@ -129,6 +134,7 @@ stages:
   const readme = Deno.readTextFileSync(join(root, "results/fan/report/README.md"));
   assert.match(readme, /^# total 6\ng\[n=1\] \{"n":1\} 1\n/);
   assert.equal(Deno.readTextFileSync(join(root, "results/fan/report/sub/x.txt")), "x");
+  assert.equal(Deno.readTextFileSync(join(root, "results/fan/numbers/n=2/out")), "2\n");
   const lock = readLock(join(root, "results/fan/strata.lock"))!;
   assert.equal(lock.experiment, "fan");
   assert.deepEqual(Object.keys(lock.stages).sort(), ["g[n=1]", "g[n=2]", "g[n=3]", "total"]);

@@ -4,7 +4,9 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadExperiment } from "./experiment.ts";
+import { loadExperiment, loadYaml } from "./experiment.ts";
+
+await loadYaml();
 import { buildPlan, type Plan } from "./plan.ts";
 import { type RunOptions, runPlan, type RunResult } from "./runner.ts";
 import type { StageKind } from "./stage_kind.ts";

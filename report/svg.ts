@@ -215,11 +215,13 @@ export function lineChart(opts: LineChartOptions): string {
   });
 
   const legendX = margin.left + plotW + 16;
+  // Many runs: rows get tighter (and the text smaller) so the legend stays beside the plot.
+  const rowH = Math.min(20, (plotH - 8) / Math.max(1, series.length));
   const legend = el(
     "g",
-    { "font-size": 12, fill: "#111111" },
+    { "font-size": Math.max(7, Math.min(12, rowH * 0.7)), fill: "#111111" },
     series.map((s, i) => {
-      const y = margin.top + 8 + i * 20;
+      const y = margin.top + 8 + i * rowH;
       return el("g", {}, [
         el("line", {
           x1: legendX,
@@ -230,7 +232,7 @@ export function lineChart(opts: LineChartOptions): string {
           "stroke-width": 2.5,
           "stroke-dasharray": s.dash,
         }),
-        el("text", { x: legendX + 30, y: y + 4 }, [truncate(s.label, 34)]),
+        el("text", { x: legendX + 30, y, "dominant-baseline": "middle" }, [truncate(s.label, 34)]),
       ]);
     }),
   );

@@ -2,6 +2,8 @@
  * Stage kind `import`: an image folder with labels → an STR LMDB.
  *
  * Layouts (`layout: auto` picks the first that matches):
+ * - `lmdb`: an STR LMDB (`data.mdb`), copied sample by sample with the same checks (e.g. to pick
+ *   `subdir: evaluation/IIIT5k_3000` out of a downloaded archive, or to clean a Python-made LMDB);
  * - `real`: `IMG/N.<ext>` + `label/N.txt` (the layout of ../shared/data/real/*), in numeric order of N;
  * - `tsv`: `labels.tsv` lines `path<TAB>label`;
  * - `gt`: `gt.txt` lines `path label` (first whitespace or comma splits; ICDAR-style
@@ -13,14 +15,16 @@
  * the stage with `policy: error`). Labels are stored raw (trimmed of
  * surrounding whitespace); the loader applies the label protocol.
  */
-import { extname, relative } from "node:path";
-import { detectLayout, type FoundSample, type Layout, LAYOUTS, listSamples } from "../data/folder.ts";
+import { join, relative } from "node:path";
+import { detectLayout, type Layout, LAYOUTS, listSamples } from "../data/folder.ts";
+import { BadSamples } from "../data/lmdb.ts";
 import { boolean, integer, object, type ObjectSchema, string } from "../pipeline/schema.ts";
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
 
 export const importParams = object({
   layout: string<Layout>({ enum: LAYOUTS, default: "auto", description: "folder layout; auto detects it" }),
   labels_file: string({ optional: true, description: "labels file for tsv/gt layouts (default labels.tsv / gt.txt)" }),
+  subdir: string({ optional: true, description: "read this folder inside the source (e.g. evaluation/IIIT5k_3000)" }),
   policy: string<"error" | "skip">({
     enum: ["error", "skip"],
     default: "skip",
@@ -40,57 +44,83 @@ const kind = registerStageKind<ImportParams>({
   outputs: { lmdb: { description: "the STR LMDB", type: "dir" } },
   module: import.meta.url,
   async run(ctx: StageContext<ImportParams>) {
-    const { createLmdb } = await import("../data/lmdb.ts");
-    const { decodeImage, loadCanvas } = await import("../data/image.ts");
+    const { createLmdb, openLmdb } = await import("../data/lmdb.ts");
+    const { decodeImage, loadCanvas, probeImage } = await import("../data/image.ts");
     const p = ctx.params;
-    const source = ctx.input("source");
+    const input = ctx.input("source");
+    if (p.subdir && p.subdir.split(/[\\/]/).includes("..")) {
+      throw new Error(`import: subdir ${p.subdir} escapes the source`);
+    }
+    const source = p.subdir ? join(input, p.subdir) : input;
     const layout = p.layout === "auto" ? await detectLayout(source, p.labels_file) : p.layout;
-    let found = await listSamples(source, layout, p.labels_file);
-    if (p.limit !== undefined) found = found.slice(0, p.limit);
-    ctx.log(`import ${source}: layout ${layout}, ${found.length} samples listed`);
     if (p.verify_images) await loadCanvas();
     const writer = await createLmdb(ctx.output("lmdb"));
     const skipped: { where: string; image: string; reason: string }[] = [];
     const byReason: Record<string, number> = {};
-    const skip = (s: FoundSample, reason: string, code: string) => {
-      const message = `${s.where}${s.image ? ` (${relative(source, s.image) || s.image})` : ""}: ${reason}`;
+    const skip = (where: string, image: string, reason: string, code: string) => {
+      const message = `${where}${image && image !== where ? ` (${image})` : ""}: ${reason}`;
       if (p.policy === "error") throw new Error(`import ${source}: ${message}`);
       byReason[code] = (byReason[code] ?? 0) + 1;
-      skipped.push({ where: s.where, image: s.image ? relative(source, s.image) : "", reason });
+      skipped.push({ where, image, reason });
     };
     const formats: Record<string, number> = {};
-    try {
-      for (const [n, s] of found.entries()) {
-        if (ctx.signal.aborted) throw new Error("import interrupted");
-        if (n % 200 === 0) ctx.progress(`import ${n}/${found.length}`);
-        if (s.problem) {
-          skip(s, s.problem, s.problem === "empty label" ? "empty_label" : "unlisted");
-          continue;
-        }
-        let bytes: Uint8Array;
+    /** Checks and writes one sample; false when skipped. */
+    const accept = async (where: string, image: string, bytes: Uint8Array, label: string) => {
+      if (bytes.length === 0) return skip(where, image, "empty image", "empty_image");
+      if (p.verify_images) {
         try {
-          bytes = await Deno.readFile(s.image);
+          await decodeImage(bytes);
         } catch (e) {
-          skip(s, `cannot read the image: ${(e as Error).message}`, "missing_image");
-          continue;
+          return skip(where, image, (e as Error).message, "undecodable_image");
         }
-        if (bytes.length === 0) {
-          skip(s, "empty image file", "empty_image");
-          continue;
+      }
+      const format = probeImage(bytes).format;
+      formats[format] = (formats[format] ?? 0) + 1;
+      writer.add(bytes, label);
+    };
+    let listed = 0;
+    try {
+      if (layout === "lmdb") {
+        const bad = new BadSamples("skip", source);
+        const reader = await openLmdb(source, { policy: p.policy, bad });
+        try {
+          if (reader.inferredSize) skip("num-samples", "", "no num-samples key; size inferred", "missing_num_samples");
+          listed = Math.min(reader.size, p.limit ?? Infinity);
+          ctx.log(`import ${source}: layout lmdb, ${reader.size} samples`);
+          for (let i = 1; i <= listed; i++) {
+            if (ctx.signal.aborted) throw new Error("import interrupted");
+            if (i % 500 === 0) ctx.progress(`import ${i}/${listed}`);
+            const s = reader.read(i);
+            if (!s.ok) skip(`sample ${i}`, "", s.detail, s.reason);
+            else await accept(`sample ${i}`, "", s.sample.image, s.sample.label);
+          }
+        } finally {
+          await reader.close();
         }
-        if (p.verify_images) {
-          try {
-            await decodeImage(bytes);
-          } catch (e) {
-            skip(s, (e as Error).message, "undecodable_image");
+      } else {
+        let found = await listSamples(source, layout, p.labels_file);
+        if (p.limit !== undefined) found = found.slice(0, p.limit);
+        listed = found.length;
+        ctx.log(`import ${source}: layout ${layout}, ${found.length} samples listed`);
+        for (const [n, s] of found.entries()) {
+          if (ctx.signal.aborted) throw new Error("import interrupted");
+          if (n % 200 === 0) ctx.progress(`import ${n}/${found.length}`);
+          const image = s.image ? relative(source, s.image) || s.image : "";
+          if (s.problem) {
+            skip(s.where, image, s.problem, s.problem === "empty label" ? "empty_label" : "unlisted");
             continue;
           }
+          let bytes: Uint8Array;
+          try {
+            bytes = await Deno.readFile(s.image);
+          } catch (e) {
+            skip(s.where, image, `cannot read the image: ${(e as Error).message}`, "missing_image");
+            continue;
+          }
+          await accept(s.where, image, bytes, s.label!);
         }
-        const ext = extname(s.image).toLowerCase() || "(none)";
-        formats[ext] = (formats[ext] ?? 0) + 1;
-        writer.add(bytes, s.label!);
       }
-      if (writer.count === 0) throw new Error(`import ${source}: no readable samples (${found.length} listed)`);
+      if (writer.count === 0) throw new Error(`import ${source}: no readable samples (${listed} listed)`);
       await writer.commit();
     } catch (e) {
       await writer.abort();
@@ -100,16 +130,17 @@ const kind = registerStageKind<ImportParams>({
     for (const s of skipped.slice(0, 50)) ctx.log(`skipped ${s.where}: ${s.reason}`);
     const notes = skipped.length
       ? [
-        `import: skipped ${skipped.length} of ${found.length} samples (${
+        `import: skipped ${skipped.length} of ${listed} samples (${
           Object.entries(byReason).map(([k, v]) => `${k}: ${v}`).join(", ")
         })`,
       ]
       : [];
     return {
       summary: {
-        source,
+        // As the experiment names it (an absolute path would differ between machines).
+        source: `${ctx.inputs.source?.[0]?.stageId ?? "source"}${p.subdir ? `/${p.subdir}` : ""}`,
         layout,
-        listed: found.length,
+        listed,
         written: writer.count,
         skipped: skipped.length,
         skipped_by_reason: byReason,

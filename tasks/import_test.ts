@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { openLmdb } from "../data/lmdb.ts";
 import { stageContext } from "../testing/stage_ctx.ts";
 import kind, { detectLayout } from "./import.ts";
 
-const REAL = "/work/shared/data/real/iiit5k_test";
-const DEMO = new URL("../../shared/data/demo", import.meta.url).pathname;
+const REAL = fileURLToPath(new URL("../../shared/data/real/iiit5k_test", import.meta.url));
+const DEMO = fileURLToPath(new URL("../../shared/data/demo", import.meta.url));
 
 async function labelsOf(path: string): Promise<string[]> {
   const r = await openLmdb(path);
@@ -33,11 +34,7 @@ async function withDir(fn: (dir: string) => Promise<void>) {
 }
 
 async function realImage(n: number): Promise<Uint8Array> {
-  return await Deno.readFile(join(REAL, "IMG", `${n}.jpg`)).catch(() =>
-    Deno.readFile(new URL("../testdata/python_lmdb/data.mdb", import.meta.url)).then(() => {
-      throw new Error(`${REAL} is missing: the shared data set is needed for this test`);
-    })
-  );
+  return await Deno.readFile(join(REAL, "IMG", `${n}.jpg`));
 }
 
 Deno.test("import: real layout in numeric order; unreadable images listed with reasons", async () => {
@@ -107,6 +104,19 @@ Deno.test("import: labels.tsv (the shared demo folder, read-only) and gt.txt", a
 
 Deno.test("import: an unknown layout is a clear error", async () => {
   await withDir(async (dir) => {
-    await assert.rejects(detectLayout(dir), /cannot tell the layout: expected IMG\/ \+ label\//);
+    await assert.rejects(detectLayout(dir), /cannot tell the layout: expected data\.mdb \(lmdb\), IMG\/ \+ label\//);
+  });
+});
+
+Deno.test("import: an LMDB (picked by subdir) is copied with the same checks", async () => {
+  await withDir(async (dir) => {
+    const testdata = fileURLToPath(new URL("../testdata", import.meta.url));
+    const ctx = await stageContext(kind, dir, { subdir: "python_lmdb" }, { source: testdata });
+    const result = await kind.run(ctx);
+    assert.equal(result!.summary!.layout, "lmdb");
+    assert.deepEqual(await labelsOf(ctx.output("lmdb")), ["grey", "RGB", "Café", "42", "Longer-Word!"]);
+    assert.deepEqual(result!.summary!.formats, { jpeg: 2, png: 3 });
+    const escape = await stageContext(kind, join(dir, "x"), { subdir: "../etc" }, { source: testdata });
+    await assert.rejects(kind.run(escape), /escapes the source/);
   });
 });

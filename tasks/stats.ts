@@ -33,9 +33,15 @@ const kind = registerStageKind<StatsParams>({
       progress: (n, total) => ctx.progress(`stats ${n}/${total}`),
     });
     const name = input && !input.stageId.startsWith("path:") ? `${input.stageId}.${input.output}` : undefined;
-    const md = statsMarkdown(stats, { topChars: ctx.params.top_chars, name });
+    // No absolute paths in the outputs: they would differ between machines.
+    const shown = name ?? input?.stageId ?? "data";
+    const md = statsMarkdown({ ...stats, source: shown }, {
+      topChars: ctx.params.top_chars,
+      name: shown,
+      showSource: false,
+    });
     await writeAtomic(ctx.output("markdown"), md);
-    await writeAtomic(ctx.output("json"), JSON.stringify(stats, null, 1) + "\n");
+    await writeAtomic(ctx.output("json"), JSON.stringify({ ...stats, source: shown }, null, 1) + "\n");
     ctx.log(md.split("\n")[0]);
     return {
       summary: {

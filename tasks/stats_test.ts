@@ -16,7 +16,8 @@ Deno.test("stats kind: markdown and json of an LMDB", async () => {
     const result = await kind.run(ctx);
     const md = await Deno.readTextFile(ctx.output("markdown"));
     const json = JSON.parse(await Deno.readTextFile(ctx.output("json")));
-    assert.match(md.split("\n")[0], /^5 samples in `python_lmdb` \(LMDB\)$/);
+    assert.match(md.split("\n")[0], /^5 samples in `path:.*python_lmdb` \(LMDB\)$/);
+    assert.ok(!md.includes("Source:"));
     assert.equal(json.count, 5);
     assert.deepEqual(json.labels.length_histogram, { "2": 1, "3": 1, "4": 2, "12": 1 });
     assert.deepEqual(json.images.formats, { jpeg: 2, png: 3 });

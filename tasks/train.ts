@@ -9,7 +9,7 @@ import { type KeyPath, SchemaError } from "../pipeline/schema.ts";
 import * as s from "../pipeline/schema.ts";
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
 import { loadModelFamilies } from "../training/families.ts";
-import { type DataParams, dataSchema } from "../training/data.ts";
+import { type DataParams, dataSchema } from "../training/data_params.ts";
 import { scheduleSchema } from "../training/schedule.ts";
 
 const fields = {

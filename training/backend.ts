@@ -1,40 +1,31 @@
 /**
- * Backend preparation for the train / evaluate / read stages. Delegates to backend/select.ts (the backend
- * engineer's selection: tensorflow → webgpu → wasm → cpu, each accepted after a real training step) once it
- * exists; until then a local fallback: the forced backend, else wasm when it can train (Conv2DBackpropFilter
- * registered), else cpu.
+ * Backend preparation for the train / evaluate / read stages: backend/select.ts (tensorflow → webgpu → wasm →
+ * cpu, each accepted after a real training step; `force` picks one and fails clearly if it does not work).
+ * The result is memoised per `force` for the process, so `environment()` and `run()` agree and stay cheap.
  */
 import * as tf from "@tensorflow/tfjs";
-import { useWasm } from "../backend/wasm.ts";
+import { selectBackend } from "../backend/select.ts";
 
 export interface BackendInfo {
   name: string;
   tfjsVersion: string;
+  /** What was chosen and why earlier candidates were not. */
+  details: string;
 }
 
-const selectModule = "../backend/select.ts";
+const chosen = new Map<string, BackendInfo>();
 
-export async function prepareBackend(force?: string): Promise<BackendInfo> {
-  // A non-literal specifier, so that type checking does not require the module before it lands.
-  const select = await import(selectModule).catch(() => undefined) as
-    | { selectBackend(opts: { force?: string }): Promise<{ name: string; tfjsVersion: string }> }
-    | undefined;
-  if (select?.selectBackend) {
-    const r = await select.selectBackend({ force });
-    return { name: r.name, tfjsVersion: r.tfjsVersion };
+export async function prepareBackend(force?: string, log?: (line: string) => void): Promise<BackendInfo> {
+  const key = force ?? "";
+  const known = chosen.get(key);
+  if (known) {
+    if (tf.getBackend() !== known.name && !(await tf.setBackend(known.name))) {
+      throw new Error(`the tfjs backend "${known.name}" failed to re-initialise`);
+    }
+    return known;
   }
-  const want = force ?? (await wasmCanTrain() ? "wasm" : "cpu");
-  if (want === "wasm") await useWasm();
-  else if (!(await tf.setBackend(want))) throw new Error(`the tfjs backend "${want}" failed to initialise`);
-  await tf.ready();
-  return { name: tf.getBackend(), tfjsVersion: tf.version.tfjs };
-}
-
-async function wasmCanTrain(): Promise<boolean> {
-  try {
-    await useWasm();
-    return tf.getKernel("Conv2DBackpropFilter", "wasm") !== undefined;
-  } catch {
-    return false;
-  }
+  const r = await selectBackend({ force, log });
+  const info = { name: r.name, tfjsVersion: r.tfjsVersion, details: r.details };
+  chosen.set(key, info);
+  return info;
 }

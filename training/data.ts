@@ -1,7 +1,6 @@
 /**
  * LMDB data for the train / evaluate stages, over data/loader.ts.
  *
- * - `dataSchema`: the train kind's `data` param, built from the loader's schema pieces (data/params.ts).
  * - `openTrainData`: a step-indexed stream of training batches over the concatenation of the `train` inputs
  *   (the loader's `stream`: epoch e shuffled and augmented with hashSeed(seed, e), partial batches dropped).
  *   `batches(k)` skips the first k batches (decoded, not trained on), so a resumed run sees exactly the
@@ -11,33 +10,9 @@
 import type { Batch } from "../data/batch.ts";
 import type { Protocol } from "../data/charset.ts";
 import { type Dataset, openDataset } from "../data/loader.ts";
-import {
-  augmentOf,
-  augmentSchema,
-  type AugmentSchemaParams,
-  badInputSchema,
-  type ImageParams,
-  imageSchema,
-  imageSpecOf,
-  type LabelParams,
-  labelSchema,
-} from "../data/params.ts";
-import * as s from "../pipeline/schema.ts";
+import { augmentOf, type ImageParams, imageSpecOf } from "../data/params.ts";
+import type { DataParams } from "./data_params.ts";
 import type { TrainData } from "./loop.ts";
-
-export const dataSchema = s.object({
-  image: imageSchema,
-  labels: labelSchema,
-  augment: augmentSchema,
-  bad_input: badInputSchema,
-}, { description: "input images, label protocol, augmentation (the loader's params)" });
-
-export interface DataParams {
-  image: ImageParams;
-  labels: LabelParams;
-  augment: AugmentSchemaParams;
-  bad_input: "error" | "skip";
-}
 
 export interface OpenedTrainData {
   /** Usable samples over all data sets. */

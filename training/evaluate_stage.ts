@@ -21,7 +21,7 @@ export function datasetName(input: ResolvedInput): string {
 
 export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<StageResult> {
   const p = ctx.params;
-  const backend = await prepareBackend(p.backend);
+  const backend = await prepareBackend(p.backend, (l) => ctx.log(l));
   const modelInput = ctx.inputs.model?.[0];
   if (!modelInput) throw new Error(`${ctx.stageId}: input "model" is missing`);
   const checkpointPath = join(modelInput.path, `${p.checkpoint}.safetensors`);

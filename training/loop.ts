@@ -82,6 +82,8 @@ interface State {
   bestAccuracy: number;
   bestMetrics?: TextMetrics;
   lastMetrics?: TextMetrics;
+  /** Loss of the latest update. */
+  lastLoss?: number;
   /** Sums since the last curve line. */
   acc: { count: number; loss: number; parts: Record<string, number>; gradNorm: number; lr: number };
 }
@@ -211,7 +213,6 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   const started = performance.now();
   let rowStarted = performance.now();
   let lastSaved = state.step;
-  let finalLoss = NaN;
   const iterator = o.data.batches(state.step);
   try {
     while (state.step < o.steps) {
@@ -227,7 +228,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 
       const { loss: lossValue, parts: partValues, gradNorm: normValue } = await step(batch, s, lr);
       if (!Number.isFinite(lossValue)) throw new Error(`training diverged: loss ${lossValue} at step ${s + 1}`);
-      finalLoss = lossValue;
+      state.lastLoss = lossValue;
 
       state.step = s + 1;
       const a = state.acc;
@@ -291,7 +292,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     bestStep: o.validate ? state.bestStep : state.step,
     bestMetrics: state.bestMetrics,
     lastMetrics: state.lastMetrics,
-    finalLoss,
+    finalLoss: state.lastLoss ?? NaN,
     bestPath: paths.best,
     lastPath: paths.last,
     curvePath: paths.curve,

@@ -16,8 +16,8 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
   await loadModelFamilies();
   const family = getModelFamily(p.model);
   const architecture = checkArchitecture(p)!;
-  const backend = await prepareBackend(p.backend);
-  ctx.log(`backend ${backend.name}, tfjs ${backend.tfjsVersion}`);
+  const backend = await prepareBackend(p.backend, (l) => ctx.log(l));
+  ctx.log(`backend ${backend.name} (${backend.details}), tfjs ${backend.tfjsVersion}`);
   const charset = charsetFor(p.data.labels.protocol);
 
   const trainPaths = (ctx.inputs.train ?? []).map((i) => i.path);

@@ -14,7 +14,14 @@ import * as tf from "@tensorflow/tfjs";
 import { type Attrs, dispose, type Info, type KernelArgs, reshape, sizeOf, stockKernel, transpose } from "./common.ts";
 import { gemm, releaseView, tensorId, view } from "./views.ts";
 
-export function batchMatMul({ inputs, backend, attrs }: KernelArgs): Info {
+export type Order = "auto" | "direct" | "swapped";
+
+export function batchMatMul(args: KernelArgs): Info {
+  return batchMatMulOrdered(args, "auto");
+}
+
+/** BatchMatMul with the order of the product chosen by the cost model ("auto") or forced (tests, benchmarks). */
+export function batchMatMulOrdered({ inputs, backend, attrs }: KernelArgs, order: Order): Info {
   const { a, b } = inputs;
   const { transposeA, transposeB } = attrs as Attrs as { transposeA: boolean; transposeB: boolean };
   const aRank = a.shape.length;
@@ -46,8 +53,9 @@ export function batchMatMul({ inputs, backend, attrs }: KernelArgs): Info {
   }
   const a3 = reshape(backend, a, transposeA ? [batchA, k, m] : [batchA, m, k]);
   const b3 = reshape(backend, b, transposeB ? [batchB, n, k] : [batchB, k, n]);
-  const swap = swappedCost(batchA, batchB, m, k, n, transposeA, transposeB) <
-    directCost(batchA, batchB, m, k, n, transposeA, transposeB);
+  const swap = order === "swapped" ||
+    (order === "auto" && swappedCost(batchA, batchB, m, k, n, transposeA, transposeB) <
+        directCost(batchA, batchB, m, k, n, transposeA, transposeB));
   if (swap) {
     // out = (op(b)ᵀ · op(a)ᵀ)ᵀ
     const p = transposeB ? b3 : transpose(backend, b3, [0, 2, 1]); // [batchB, n, k]
@@ -74,15 +82,18 @@ export function batchMatMul({ inputs, backend, attrs }: KernelArgs): Info {
 }
 
 // A rough cost model in element passes, calibrated on one core: a C++ transpose
-// moves ~0.37 G elements/s, XNNPACK packs the right operand at about twice that,
-// and its GEMM reaches ~25 GFLOP/s for tall products but loses efficiency when
-// the streamed operand has few rows (M): flops · (M + 32) / M / 68 element passes;
-// a call costs ~20 µs (≈ 7 000 passes).
+// moves ~0.37 G elements/s, XNNPACK packs the right operand at about twice that;
+// its GEMM reaches ~27 GFLOP/s (≈ 73 flops per element pass) for tall products,
+// loses efficiency when the streamed operand has few rows (M) and runs at about
+// half speed once the packed right operand (k·n floats) outgrows the cache
+// (measured: 512×8192×128 at 27, 128×8192×512 at 13 GFLOP/s); a call costs
+// ~20 µs (≈ 7 000 passes).
 function gemmCost(batchP: number, batchQ: number, m: number, k: number, n: number): number {
   const rows = batchQ === 1 ? batchP * m : m;
   const calls = batchQ === 1 ? 1 : Math.max(batchP, batchQ);
   const flops = 2 * Math.max(batchP, batchQ) * m * k * n;
-  return flops * (rows + 32) / rows / 68 + 0.5 * batchQ * k * n + 7000 * calls;
+  const cacheMiss = k * n > (1 << 20) ? 2 : 1;
+  return flops * cacheMiss * (rows + 24) / rows / 73 + 0.5 * batchQ * k * n + 7000 * calls;
 }
 
 function directCost(batchA: number, batchB: number, m: number, k: number, n: number, tA: boolean, tB: boolean): number {

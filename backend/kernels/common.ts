@@ -22,6 +22,11 @@ export function rememberStock(name: string): tf.KernelConfig | undefined {
   return stock.get(name);
 }
 
+/** The stock config remembered for `name` (undefined when the stock backend has none). */
+export function rememberedStock(name: string): tf.KernelConfig | undefined {
+  return stock.get(name);
+}
+
 /** The stock wasm kernel config `name`, or undefined when wasm has none. */
 export function stockConfig(name: string): tf.KernelConfig | undefined {
   return stock.get(name) ?? tf.getKernel(name, "wasm");
@@ -52,19 +57,6 @@ export function reshape(backend: BackendWasm, x: Info, shape: number[]): Info {
 
 export function transpose(backend: BackendWasm, x: Info, perm: number[]): Info {
   return stockKernel(backend, "Transpose", { x }, { perm });
-}
-
-/** The fast XNNPACK 2-D product `a [m, k] · b [k, n]` (no transposes, batch 1) → [m, n]. */
-export function matMul2d(backend: BackendWasm, a: Info, b: Info): Info {
-  const [m, k] = a.shape.slice(-2);
-  const n = b.shape[b.shape.length - 1];
-  const a3 = reshape(backend, a, [1, m, k]);
-  const b3 = reshape(backend, b, [1, k, n]);
-  const out3 = stockKernel(backend, "BatchMatMul", { a: a3, b: b3 }, { transposeA: false, transposeB: false });
-  dispose(backend, a3, b3);
-  const out = reshape(backend, out3, [m, n]);
-  dispose(backend, out3);
-  return out;
 }
 
 export function heap(backend: BackendWasm, x: Info): Float32Array {

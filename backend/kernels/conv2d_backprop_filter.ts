@@ -14,6 +14,28 @@ import * as tf from "@tensorflow/tfjs";
 import { type Attrs, dispose, type Info, type KernelArgs, stockKernel, transpose } from "./common.ts";
 import { gemm, releaseView, tensorId, view } from "./views.ts";
 
+/**
+ * xP[:, :, i : i + oh, j : j + ow] of xP [ci, b, hp, wp], copied row by row
+ * inside the wasm heap (the stock Slice copies all of xP out and back per call).
+ */
+function window(backend: KernelArgs["backend"], xP: Info, i: number, j: number, oh: number, ow: number): Info {
+  const [c, b, hp, wp] = xP.shape;
+  const out = backend.makeOutput([c, b, oh, ow], "float32");
+  const heap = backend.typedArrayFromHeap(out) as Float32Array;
+  const src = (backend.typedArrayFromHeap(xP) as Float32Array).byteOffset / 4;
+  const f32 = new Float32Array(heap.buffer);
+  let dst = heap.byteOffset / 4;
+  for (let cb = 0; cb < c * b; cb++) {
+    let from = src + (cb * hp + i) * wp + j;
+    for (let r = 0; r < oh; r++) {
+      f32.copyWithin(dst, from, from + ow);
+      dst += ow;
+      from += wp;
+    }
+  }
+  return out;
+}
+
 /** dW tap by tap: dW[kh, kw] = xTap[ci, n] · dy[n, co], each a fast 2-D XNNPACK product sharing packed dy. */
 export function backpropFilterTapwise(
   backend: KernelArgs["backend"],
@@ -41,20 +63,10 @@ export function backpropFilterTapwise(
   // A fresh id for dy as the product's right operand: XNNPACK packs it once for all taps and the
   // operator is freed with the view (the cache is keyed by id only, not shape).
   const dyView = view(backend, dy, 0, [n, outChannels]);
-  const whole = filterHeight === 1 && filterWidth === 1 && strideHeight === 1 && strideWidth === 1 &&
-    xP.shape[2] === outHeight && xP.shape[3] === outWidth;
+  const whole = filterHeight === 1 && filterWidth === 1 && xP.shape[2] === outHeight && xP.shape[3] === outWidth;
   for (let i = 0; i < filterHeight; i++) {
     for (let j = 0; j < filterWidth; j++) {
-      const tap = whole ? xP : stockKernel(backend, "StridedSlice", { x: xP }, {
-        begin: [0, 0, i, j],
-        end: [inChannels, batchSize, i + (outHeight - 1) * strideHeight + 1, j + (outWidth - 1) * strideWidth + 1],
-        strides: [1, 1, strideHeight, strideWidth],
-        beginMask: 0,
-        endMask: 0,
-        ellipsisMask: 0,
-        newAxisMask: 0,
-        shrinkAxisMask: 0,
-      }); // [ci, b, oh, ow]
+      const tap = whole ? xP : window(backend, xP, i, j, outHeight, outWidth); // [ci, b, oh, ow]
       const outView = view(backend, out, (i * filterWidth + j) * inChannels * outChannels, [inChannels, outChannels]);
       gemm(backend, tensorId(backend, tap), dyView.id, outView.id, inChannels, n, outChannels);
       releaseView(backend, outView);

@@ -57,7 +57,10 @@ export class ResTransformer {
     }
     let x = tf.reshape(features, [b, h * w, d]) as tf.Tensor3D;
     x = dropout(tf.add(x, tf.reshape(this.pe, [h * w, d])), this.config.layer.dropout, ctx);
-    for (const layer of this.layers) x = layer.apply(x, ctx);
+    for (const layer of this.layers) {
+      const input = x;
+      x = tf.tidy(() => layer.apply(input, ctx));
+    }
     return tf.reshape(x, [b, h, w, d]) as tf.Tensor4D;
   }
 }

@@ -2,25 +2,27 @@
  * Config of the `abinet_vision` family. Every width, depth and size is a param; `preset` picks the
  * defaults of the fields left out:
  *
- * | field                | `full` (official `pretrain_vision_model`) | `tiny` (trains in minutes on one core) |
- * | -------------------- | ----------------------------------------- | -------------------------------------- |
- * | image_height/width   | 32 / 128                                  | 32 / 128                               |
- * | image_channels       | 3                                         | 3                                      |
- * | stem_channels        | 32                                        | 16                                     |
- * | stage_channels       | [32, 64, 128, 256, 512]                   | [16, 32, 64, 128, 128]                 |
- * | stage_blocks         | [3, 4, 6, 6, 3]                           | [1, 1, 1, 1, 1]                        |
- * | stage_strides        | [2, 1, 2, 1, 1]                           | [2, 1, 2, 1, 1]                        |
- * | d_model              | 512 (= last stage width)                  | 128                                    |
- * | nhead / ffn          | 8 / 2048                                  | 4 / 256                                |
- * | num_layers           | 3                                         | 2                                      |
- * | dropout              | 0.1                                       | 0.1                                    |
- * | attention_channels   | 64                                        | 32                                     |
- * | attention_strides    | [[1,2],[2,2],[2,2],[2,2]]                 | same                                   |
- * | max_length           | 25 (T = 26 positions)                     | 25                                     |
+ * | field              | `full` (official `pretrain_vision_model`) | `tiny`                 | `micro`             |
+ * | ------------------ | ----------------------------------------- | ---------------------- | ------------------- |
+ * | image_height/width | 32 / 128                                  | 32 / 128               | 32 / 128            |
+ * | image_channels     | 3                                         | 3                      | 3                   |
+ * | stem_channels      | 32                                        | 16                     | 8                   |
+ * | stage_channels     | [32, 64, 128, 256, 512]                   | [16, 32, 64, 128, 128] | [8, 16, 32, 64, 64] |
+ * | stage_blocks       | [3, 4, 6, 6, 3]                           | [1, 1, 1, 1, 1]        | [1, 1, 1, 1, 1]     |
+ * | stage_strides      | [2, 1, 2, 1, 1]                           | same                   | same                |
+ * | d_model            | 512 (= last stage width)                  | 128                    | 64                  |
+ * | nhead / ffn        | 8 / 2048                                  | 4 / 256                | 2 / 128             |
+ * | num_layers         | 3                                         | 2                      | 2                   |
+ * | dropout            | 0.1                                       | 0.1                    | 0.1                 |
+ * | attention_channels | 64                                        | 32                     | 16                  |
+ * | attention_strides  | [[1,2],[2,2],[2,2],[2,2]]                 | same                   | same                |
+ * | max_length         | 25 (T = 26 positions)                     | 25                     | 25                  |
+ *
+ * Parameters: full 23,547,461 (the official model's count), tiny ≈ 0.80 M, micro ≈ 0.2 M.
  */
 import { array, integer, number, object, string } from "../../pipeline/schema.ts";
 
-export type Preset = "full" | "tiny";
+export type Preset = "full" | "tiny" | "micro";
 
 export interface AbinetVisionConfig {
   preset: Preset;
@@ -72,6 +74,17 @@ export const PRESETS: Record<Preset, Omit<AbinetVisionConfig, "preset">> = {
     num_layers: 2,
     attention_channels: 32,
   },
+  micro: {
+    ...FULL,
+    stem_channels: 8,
+    stage_channels: [8, 16, 32, 64, 64],
+    stage_blocks: [1, 1, 1, 1, 1],
+    d_model: 64,
+    nhead: 2,
+    ffn: 128,
+    num_layers: 2,
+    attention_channels: 16,
+  },
 };
 
 const opt = (description: string) => ({ optional: true, description });
@@ -80,16 +93,16 @@ const ints = (description: string) => array(integer({ min: 1 }), { minItems: 1, 
 
 export const configSchema = object({
   preset: string<Preset>({
-    enum: ["full", "tiny"],
+    enum: ["full", "tiny", "micro"],
     default: "full",
-    description: "defaults for the fields left out: full = official ABINet-Vision, tiny = small and fast",
+    description: "defaults for the fields left out: full = official ABINet-Vision, tiny / micro = small and fast",
   }),
   image_height: int(1, "input image height (full 32)"),
   image_width: int(1, "input image width (full 128)"),
   image_channels: int(1, "input channels (full 3)"),
   stem_channels: int(1, "ResNet stem conv width (full 32)"),
   stage_channels: ints("ResNet stage widths (full [32,64,128,256,512]); the last must equal d_model"),
-  stage_blocks: array(integer({ min: 0 }), { minItems: 1, ...opt("BasicBlocks per stage (full [3,4,6,6,3])") }),
+  stage_blocks: ints("BasicBlocks per stage (full [3,4,6,6,3])"),
   stage_strides: ints("stride of each stage's first block (full [2,1,2,1,1])"),
   d_model: int(1, "transformer width (full 512; defaults to the last stage width)"),
   nhead: int(1, "attention heads (full 8)"),

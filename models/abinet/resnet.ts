@@ -112,9 +112,14 @@ export class ResNet {
 
   /** `[B, H, W, C]` → `[B, H/r, W/r, outChannels]`; `taps` receives each stage's output (debug). */
   apply(x: tf.Tensor4D, ctx: ForwardContext, taps?: tf.Tensor4D[]): tf.Tensor4D {
-    let y = tf.relu(this.bn1.apply(this.conv1.apply(x), ctx));
+    // One tidy per block bounds the peak memory of eval forwards (a full-config batch of 32 otherwise
+    // exceeds the wasm heap); in train mode the gradient tape keeps what it needs.
+    let y = tf.tidy(() => tf.relu(this.bn1.apply(this.conv1.apply(x), ctx)));
     for (const blocks of this.layers) {
-      for (const block of blocks) y = block.apply(y, ctx);
+      for (const block of blocks) {
+        const input = y;
+        y = tf.tidy(() => block.apply(input, ctx));
+      }
       taps?.push(y);
     }
     return y;

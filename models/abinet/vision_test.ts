@@ -64,7 +64,11 @@ Deno.test("abinet_vision: presets, config errors, state round trip", async () =>
   // Another seed, then load the first model's state: same predictions.
   const other = create({ preset: "tiny" }, 8);
   const images = tf.randomUniform([2, 32, 128, 3], -1, 1, "float32", 5) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  tiny.predict(images).logits.dispose();
+  assert.equal(tf.memory().numTensors, before, "predict leaks no tensor");
   const a = tiny.predict(images).logits, b0 = other.predict(images).logits;
+  assert.deepEqual(a.shape, [2, 26, 37]);
   assert.notDeepEqual(a.dataSync(), b0.dataSync());
   other.loadState(tiny.state());
   const b = other.predict(images).logits;
@@ -101,7 +105,7 @@ function microBatch() {
   return { images, shape: [b, 16, 32, 3] as [number, number, number, number], labels, lengths, texts: [], indices: [] };
 }
 
-async function descends(backend: string) {
+function descends(backend: string) {
   const model = create(MICRO, 3, 8);
   const batch = microBatch();
   const images = tf.tensor4d(batch.images, batch.shape);
@@ -132,7 +136,7 @@ async function descends(backend: string) {
 
 Deno.test("abinet_vision: loss falls over a few Adam steps (cpu)", async () => {
   await tf.setBackend("cpu");
-  await descends("cpu");
+  descends("cpu");
 });
 
 Deno.test("abinet_vision: loss falls over a few Adam steps (wasm)", async () => {
@@ -141,5 +145,5 @@ Deno.test("abinet_vision: loss falls over a few Adam steps (wasm)", async () => 
     console.log("note: wasm lacks Conv2DBackpropFilter (backend/ kernels not registered); wasm gradient test skipped");
     return;
   }
-  await descends("wasm");
+  descends("wasm");
 });

@@ -58,6 +58,8 @@ Deno.test("conclr_vision: config defaults, weight names, predict as abinet_visio
   assert.deepEqual(model.config.view_weights, [1, 0.5, 0.5]);
   assert.equal(model.config.d_model, 128);
   assert.throws(() => family.config.parse({ projection: "conv" }, []), /projection/);
+  // The stored config (checkpoint metadata) parses back to itself.
+  assert.deepEqual(family.config.parse(structuredClone(model.config), []), model.config);
   assert.throws(() => family.config.parse({ view_weights: [1, 1] }, []), /view_weights/);
   // Same vision names as abinet_vision, plus the projection head.
   const abinet = create("abinet_vision", { preset: "tiny" }, 7);
@@ -84,7 +86,7 @@ Deno.test("conclr_vision: config defaults, weight names, predict as abinet_visio
   linear.dispose();
 });
 
-async function descends(backend: string) {
+function descends(backend: string) {
   const model = create("conclr_vision", MICRO, 3);
   const batch = microBatch();
   const images = tf.tensor4d(batch.images, batch.shape);
@@ -130,8 +132,8 @@ Deno.test("conclr_vision: loss falls over a few Adam steps, tensor count flat (w
   // wasm is ~10× faster here; cpu (slow convolutions) only when backend/ has not registered the wasm
   // gradient kernels.
   await useWasm();
-  if (tf.getKernel("Conv2DBackpropFilter", "wasm")) return await descends("wasm");
+  if (tf.getKernel("Conv2DBackpropFilter", "wasm")) return descends("wasm");
   console.log("note: wasm lacks Conv2DBackpropFilter (backend/ kernels not registered); running on cpu");
   await tf.setBackend("cpu");
-  await descends("cpu");
+  descends("cpu");
 });

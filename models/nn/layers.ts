@@ -100,11 +100,7 @@ export class BatchNorm2d {
       const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale));
       return tf.add(tf.mul(x, scale), shift);
     }
-    const mean = tf.mean(x, [0, 1, 2]);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), [0, 1, 2]); // biased, for normalising
-    const scale = tf.mul(this.weight, tf.rsqrt(tf.add(variance, this.eps)));
-    const y = tf.add(tf.mul(centered, scale), this.bias) as tf.Tensor4D;
+    const { y, mean, variance } = batchNormTrain(x, this.weight, this.bias, this.eps);
     // Running statistics use the unbiased variance, as PyTorch does.
     const n = x.shape[0] * x.shape[1] * x.shape[2];
     const m = this.momentum;
@@ -113,6 +109,45 @@ export class BatchNorm2d {
     this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
     return y;
   }
+}
+
+/**
+ * Train-mode batch normalisation over all axes but the last, with the analytic gradient
+ * (`dx = w·rstd · (dy − mean(dy) − x̂·mean(dy·x̂))`, `dw = Σ dy·x̂`, `db = Σ dy`) in one custom op:
+ * about half the memory passes of differentiating the composed ops. The batch `mean` and biased
+ * `variance` are also returned, for the running statistics (computed beside the op: tensors made
+ * inside a custom op's forward do not outlive it; being off the loss path, they cost no backward).
+ */
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+  eps: number,
+): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = [0, 1, 2];
+  const n = x.shape[0] * x.shape[1] * x.shape[2];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, w, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const centered = tf.sub(xIn, tf.mean(xIn, axes));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axes), eps));
+    const xhat = tf.mul(centered, rstd);
+    save([xhat, rstd, w]);
+    return {
+      value: tf.add(tf.mul(xhat, w), b),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const g = dy as tf.Tensor;
+        const [xh, rs, ww] = saved;
+        const db = tf.sum(g, axes);
+        const dw = tf.sum(tf.mul(g, xh), axes);
+        const inner = tf.sub(tf.sub(g, tf.div(db, n)), tf.mul(xh, tf.div(dw, n)));
+        return [tf.mul(inner, tf.mul(ww, rs)), dw, db];
+      },
+    };
+  });
+  const y = op(x, weight, bias) as tf.Tensor4D;
+  const { mean, variance } = tf.moments(x, axes);
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
 export interface LinearOptions {

@@ -1,7 +1,7 @@
 /**
  * End to end with the real pieces: an LMDB written by data/lmdb.ts from the demo images, the loader, the
  * `abinet_vision` family (tiny preset), the train kind (5 steps on wasm with strata's kernels, with
- * validation and a resume checkpoint), then the evaluate kind.
+ * validation and a resume checkpoint), then the evaluate kind; and `conclr_vision` resuming bit-identically.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import trainKind from "../tasks/train.ts";
 import evaluateKind from "../tasks/evaluate.ts";
 import { fakeContext, makeDemoLmdb, resolved } from "./test_context.ts";
+import { readCheckpoint } from "./checkpoint.ts";
 
 Deno.test("abinet_vision tiny: train 5 steps, evaluate (end to end)", async () => {
   const dir = await Deno.makeTempDir();
@@ -62,6 +63,43 @@ Deno.test("abinet_vision tiny: train 5 steps, evaluate (end to end)", async () =
     assert.equal(metrics.model.family, "abinet_vision");
     assert.equal(metrics.datasets[0].samples, 6);
     assert.equal(metrics.backend, "wasm");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("conclr_vision tiny: ConAug + contrastive loss resume bit-identically (wasm)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lmdb = join(dir, "demo");
+    await makeDemoLmdb(lmdb);
+    const params = trainKind.params.parse({
+      model: "conclr_vision",
+      architecture: { preset: "tiny", num_layers: 1 },
+      batch_size: 3,
+      steps: 4,
+      lr: 1e-3,
+      checkpoint_every: 2,
+      log_every: 1,
+      backend: "wasm",
+    }, []);
+    const inputs = { train: [resolved(lmdb, "demo")] };
+    const run = (name: string, scratch: string, progress?: (m: string) => void) =>
+      trainKind.run(fakeContext({ params, inputs, workDir: join(dir, name), scratch: join(dir, scratch), progress }));
+    await run("a", "sa");
+    await assert.rejects(
+      run("b", "sb", (m) => {
+        if (m.startsWith("step 3/")) throw new Error("simulated crash");
+      }),
+      /simulated crash/,
+    );
+    const resumed = await run("c", "sb");
+    assert.equal(resumed?.summary?.resumed_from, 2);
+    const a = await readCheckpoint(join(dir, "a", "outputs", "model", "last.safetensors"));
+    const c = await readCheckpoint(join(dir, "c", "outputs", "model", "last.safetensors"));
+    for (const [k, t] of a.file.tensors) assert.deepEqual(c.file.tensors.get(k)!.data, t.data, `tensor ${k}`);
+    const row = JSON.parse((await Deno.readTextFile(join(dir, "a", "outputs", "curve"))).split("\n")[0]);
+    assert.deepEqual(Object.keys(row.loss_parts).sort(), ["ce_aug1", "ce_aug2", "ce_original", "contrastive"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

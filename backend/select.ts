@@ -1,0 +1,175 @@
+/**
+ * Run-time backend selection (issue 5): tensorflow (tfjs-node-gpu, then
+ * tfjs-node, when importable) → webgpu (when an adapter exists) → wasm (with
+ * strata's kernels, backend/kernels/) → cpu. A candidate is accepted only
+ * after a tiny real training step succeeds on it (conv + dense + softmax
+ * cross-entropy, one Adam step: loss finite and weights changed). `force`
+ * names one backend and fails clearly when it does not work.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { useWasm, wasmKernelSet } from "./wasm.ts";
+
+export const BACKEND_ORDER = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
+export type BackendName = typeof BACKEND_ORDER[number];
+
+export interface SelectedBackend {
+  /** tfjs's name of the backend now current: "tensorflow", "webgpu", "wasm" or "cpu". */
+  name: string;
+  tfjsVersion: string;
+  /** What was chosen and why the earlier candidates were not. */
+  details: string;
+}
+
+export interface SelectOptions {
+  /** Use only this backend (a BackendName); throws when it does not work. */
+  force?: string;
+  /** Receives one line per candidate tried. */
+  log?: (line: string) => void;
+}
+
+/** The part of the environment that changes numerical results: for train/evaluate stage keys. */
+export function environmentFingerprint(): { tfjs: string; backend: string } {
+  return { tfjs: tf.version.tfjs, backend: tf.getBackend() };
+}
+
+type Attempt = { ok: true; details: string } | { ok: false; reason: string };
+
+async function importable(specifier: string): Promise<boolean> {
+  try {
+    // A non-literal specifier: the packages are optional (they need a native build and internet to install).
+    await import(specifier);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The tfjs-node package that imports here (GPU build first), or undefined. */
+export async function tensorflowPackage(): Promise<string | undefined> {
+  for (const candidate of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    if (await importable(`npm:${candidate}`)) return candidate;
+  }
+  return undefined;
+}
+
+async function activate(name: BackendName): Promise<Attempt> {
+  switch (name) {
+    case "tensorflow": {
+      const pkg = await tensorflowPackage();
+      if (pkg === undefined) {
+        return { ok: false, reason: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed" };
+      }
+      if (!(await setBackend("tensorflow"))) {
+        return { ok: false, reason: `${pkg} imported but its backend did not initialise` };
+      }
+      return { ok: true, details: `tensorflow via ${pkg}` };
+    }
+    case "webgpu": {
+      const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown | null> } }).gpu;
+      if (gpu === undefined) return { ok: false, reason: "navigator.gpu is not available" };
+      let adapter: unknown | null = null;
+      try {
+        adapter = await gpu.requestAdapter();
+      } catch (e) {
+        return { ok: false, reason: `requestAdapter failed: ${(e as Error).message}` };
+      }
+      if (adapter === null) return { ok: false, reason: "no WebGPU adapter" };
+      await import("@tensorflow/tfjs-backend-webgpu");
+      if (!(await setBackend("webgpu"))) return { ok: false, reason: "the webgpu backend did not initialise" };
+      return { ok: true, details: "webgpu" };
+    }
+    case "wasm": {
+      try {
+        await useWasm();
+      } catch (e) {
+        return { ok: false, reason: (e as Error).message };
+      }
+      return { ok: true, details: `wasm (single-threaded XNNPACK) + strata kernels (${wasmKernelSet()})` };
+    }
+    case "cpu":
+      if (!(await setBackend("cpu"))) return { ok: false, reason: "the cpu backend did not initialise" };
+      return { ok: true, details: "cpu (plain JavaScript)" };
+  }
+}
+
+async function setBackend(name: string): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One real training step on the current backend: a stride-2 conv, ReLU, a dense
+ * layer, softmax cross-entropy, one Adam step. Returns why it failed, or undefined.
+ */
+export function smokeTrain(): string | undefined {
+  const vars: tf.Variable[] = [];
+  const optimizer = tf.train.adam(0.01);
+  try {
+    const w1 = tf.tidy(() => tf.variable(tf.randomNormal([3, 3, 2, 4], 0, 0.5, "float32", 1), true, "select_smoke_w1"));
+    const w2 = tf.tidy(() =>
+      tf.variable(tf.randomNormal([4 * 3 * 4, 3], 0, 0.5, "float32", 2), true, "select_smoke_w2")
+    );
+    vars.push(w1, w2);
+    const before = w1.dataSync().slice();
+    const loss = optimizer.minimize(
+      () =>
+        tf.tidy(() => {
+          const x = tf.randomNormal([2, 6, 8, 2], 0, 1, "float32", 3) as tf.Tensor4D;
+          const h = tf.relu(tf.conv2d(x, w1 as tf.Tensor4D, 2, "same"));
+          const logits = tf.matMul(tf.reshape(h, [2, 4 * 3 * 4]), w2);
+          const labels = tf.cast(tf.oneHot(tf.tensor1d([0, 2], "int32"), 3), "float32");
+          return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+        }),
+      true,
+      vars,
+    );
+    const value = loss?.dataSync()[0] ?? NaN;
+    loss?.dispose();
+    if (!Number.isFinite(value)) return `the training step's loss is ${value}`;
+    const after = w1.dataSync();
+    if (!after.some((v, i) => v !== before[i])) return "the training step did not change the weights";
+    return undefined;
+  } catch (e) {
+    return `the training step failed: ${(e as Error).message}`;
+  } finally {
+    optimizer.dispose();
+    tf.dispose(vars);
+  }
+}
+
+export async function selectBackend(options: SelectOptions = {}): Promise<SelectedBackend> {
+  const log = options.log ?? (() => {});
+  let candidates: readonly BackendName[] = BACKEND_ORDER;
+  if (options.force !== undefined) {
+    if (!(BACKEND_ORDER as readonly string[]).includes(options.force)) {
+      throw new Error(
+        `backend/select.ts: unknown backend "${options.force}" (choose one of ${BACKEND_ORDER.join(", ")})`,
+      );
+    }
+    candidates = [options.force as BackendName];
+  }
+  const rejected: string[] = [];
+  for (const name of candidates) {
+    const attempt = await activate(name);
+    let reason = attempt.ok ? smokeTrain() : attempt.reason;
+    if (attempt.ok && reason === undefined && tf.getBackend() !== name) {
+      reason = `tfjs reports backend "${tf.getBackend()}" as current`;
+    }
+    if (attempt.ok && reason === undefined) {
+      log(`backend ${name}: accepted (${attempt.details})`);
+      const skipped = rejected.length > 0 ? `; not chosen: ${rejected.join("; ")}` : "";
+      return { name, tfjsVersion: tf.version.tfjs, details: `${attempt.details}${skipped}` };
+    }
+    log(`backend ${name}: rejected (${reason})`);
+    rejected.push(`${name}: ${reason}`);
+  }
+  if (options.force !== undefined) {
+    throw new Error(`backend/select.ts: the forced backend "${options.force}" does not work: ${rejected[0]}`);
+  }
+  throw new Error(`backend/select.ts: no tfjs backend works (${rejected.join("; ")})`);
+}

@@ -1,0 +1,34 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { environmentFingerprint, selectBackend, smokeTrain, tensorflowPackage } from "./select.ts";
+
+Deno.test("selectBackend picks a working backend here (wasm: no tfjs-node, no GPU) and logs why", async () => {
+  const lines: string[] = [];
+  const chosen = await selectBackend({ log: (l) => lines.push(l) });
+  assert.equal(chosen.name, tf.getBackend());
+  assert.equal(chosen.tfjsVersion, tf.version.tfjs);
+  assert.ok(["tensorflow", "webgpu", "wasm"].includes(chosen.name), chosen.details);
+  assert.ok(lines.some((l) => l.includes("accepted")), lines.join("\n"));
+  assert.deepEqual(environmentFingerprint(), { tfjs: tf.version.tfjs, backend: chosen.name });
+});
+
+Deno.test("force: a working backend is used, a broken or unknown one fails clearly", async () => {
+  const cpu = await selectBackend({ force: "cpu" });
+  assert.equal(cpu.name, "cpu");
+  assert.equal(tf.getBackend(), "cpu");
+  await assert.rejects(() => selectBackend({ force: "nope" }), /unknown backend "nope"/);
+  if ((await tensorflowPackage()) === undefined) {
+    await assert.rejects(() => selectBackend({ force: "tensorflow" }), /forced backend "tensorflow" does not work/);
+  }
+  const wasm = await selectBackend({ force: "wasm" });
+  assert.equal(wasm.name, "wasm");
+});
+
+Deno.test("the smoke training step trains on wasm and cpu without leaking tensors", async () => {
+  for (const name of ["wasm", "cpu"]) {
+    await selectBackend({ force: name });
+    const before = tf.memory().numTensors;
+    assert.equal(smokeTrain(), undefined);
+    assert.equal(tf.memory().numTensors, before, name);
+  }
+});

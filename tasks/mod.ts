@@ -1,0 +1,11 @@
+/**
+ * Registers every stage kind. Kind modules keep heavy imports (tfjs, lmdb,
+ * canvas) inside `run`, so loading this stays cheap for cached reruns.
+ */
+import "./download.ts";
+import "./evaluate.ts";
+import "./import.ts";
+import "./report.ts";
+import "./stats.ts";
+import "./synth.ts";
+import "./train.ts";

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import type { Batch } from "../data/batch.ts";
+import { charsetFor } from "../data/charset.ts";
+import type { Recognizer } from "../models/recognizer.ts";
+import { type EvalSample, evaluateModel } from "./evaluation.ts";
+
+Deno.test("evaluateModel: a 62-class model's predictions are scored under protocol 36", async () => {
+  await tf.setBackend("cpu");
+  const cs62 = charsetFor(62);
+  // Always predicts "Ab" then EOS (one-hot-ish logits over 3 positions).
+  const word = [cs62.classOf("A"), cs62.classOf("b"), 0];
+  const logits = (b: number) =>
+    tf.tidy(() =>
+      tf.mul(tf.oneHot(tf.tensor2d(Array.from({ length: b }, () => word), [b, 3], "int32"), cs62.numClasses), 10)
+    );
+  const model = { predict: (x: tf.Tensor4D) => ({ logits: logits(x.shape[0]) }) } as unknown as Recognizer;
+  const batch: Batch = {
+    images: new Float32Array(2 * 4),
+    shape: [2, 2, 2, 1],
+    labels: new Int32Array(6),
+    lengths: new Int32Array(2),
+    texts: ["ab", "abc"],
+    indices: [3, 9],
+  };
+  async function* batches() {
+    yield await Promise.resolve(batch);
+  }
+  const samples: EvalSample[] = [];
+  const m = await evaluateModel(model, batches(), cs62, charsetFor(36), (s) => void samples.push(s));
+  assert.deepEqual(samples.map((s) => [s.index, s.label, s.prediction, s.correct]), [
+    [3, "ab", "ab", true],
+    [9, "abc", "ab", false],
+  ]);
+  assert.equal(m.word_accuracy, 0.5);
+  assert.equal(m.ccr, 4 / 5);
+  // Without a protocol the case-sensitive prediction counts as wrong.
+  const raw = await evaluateModel(model, batches(), cs62);
+  assert.equal(raw.word_accuracy, 0);
+});
