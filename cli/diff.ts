@@ -11,7 +11,7 @@
  * than THRESHOLD.
  */
 import { existsSync, statSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const USAGE = `usage: deno task diff A B [options]

@@ -48,9 +48,8 @@ export default registerStageKind<EvaluateParams>({
   module: import.meta.url,
   resources: ["accelerator"],
   async environment(params) {
-    const { prepareBackend } = await import("../training/backend.ts");
-    const b = await prepareBackend(params.backend);
-    return { backend: b.name, tfjs: b.tfjsVersion };
+    const { backendFingerprint } = await import("../training/backend_fingerprint.ts");
+    return { ...(await backendFingerprint(params.backend)) };
   },
   async run(ctx: StageContext<EvaluateParams>) {
     const { runEvaluate } = await import("../training/evaluate_stage.ts");

@@ -4,11 +4,11 @@
  * tfjs, the model families and the data code are imported lazily (inside `environment` and `run`) so that
  * loading the engine stays fast.
  */
+import { builtinConfigSchema, builtinFamilies } from "../models/config_schemas.ts";
 import { getModelFamily, modelFamilies } from "../models/recognizer.ts";
 import { type KeyPath, SchemaError } from "../pipeline/schema.ts";
 import * as s from "../pipeline/schema.ts";
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
-import { loadModelFamilies } from "../training/families.ts";
 import { type DataParams, dataSchema } from "../training/data_params.ts";
 import { scheduleSchema } from "../training/schedule.ts";
 
@@ -53,13 +53,17 @@ export type TrainParams = s.Infer<typeof fields> & {
 
 const base = s.object(fields);
 
-/** Validates `architecture` with the family's schema (errors keep the path under `architecture`). */
-export function checkArchitecture(p: TrainParams, path: KeyPath = []): Record<string, unknown> | undefined {
-  if (!modelFamilies().includes(p.model)) return undefined;
-  return getModelFamily(p.model).config.parse(p.architecture ?? {}, [...path, "architecture"]) as Record<
-    string,
-    unknown
-  >;
+/**
+ * Validates `architecture` with the family's schema (errors keep the path under `architecture`). Built-in
+ * families are checked from their light config modules; other registered families (tests) from the registry.
+ */
+export function checkArchitecture(p: TrainParams, path: KeyPath = []): Record<string, unknown> {
+  const schema = modelFamilies().includes(p.model) ? getModelFamily(p.model).config : builtinConfigSchema(p.model);
+  if (!schema) {
+    const known = [...new Set([...builtinFamilies(), ...modelFamilies()])].sort();
+    throw new SchemaError([...path, "model"], `one of ${known.map((k) => JSON.stringify(k)).join(", ")}`, p.model);
+  }
+  return schema.parse(p.architecture ?? {}, [...path, "architecture"]) as Record<string, unknown>;
 }
 
 function checkParams(p: TrainParams, path: KeyPath): void {
@@ -100,12 +104,9 @@ export default registerStageKind<TrainParams>({
   module: import.meta.url,
   resources: ["accelerator"],
   async environment(params) {
-    await loadModelFamilies();
-    getModelFamily(params.model);
     checkArchitecture(params);
-    const { prepareBackend } = await import("../training/backend.ts");
-    const b = await prepareBackend(params.backend);
-    return { backend: b.name, tfjs: b.tfjsVersion };
+    const { backendFingerprint } = await import("../training/backend_fingerprint.ts");
+    return { ...(await backendFingerprint(params.backend)) };
   },
   async run(ctx: StageContext<TrainParams>) {
     const { runTrain } = await import("../training/train_stage.ts");

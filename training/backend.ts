@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../backend/select.ts";
+import { rememberSelection } from "./backend_fingerprint.ts";
 
 export interface BackendInfo {
   name: string;
@@ -27,5 +28,6 @@ export async function prepareBackend(force?: string, log?: (line: string) => voi
   const r = await selectBackend({ force, log });
   const info = { name: r.name, tfjsVersion: r.tfjsVersion, details: r.details };
   chosen.set(key, info);
+  await rememberSelection(force, { backend: info.name, tfjs: info.tfjsVersion });
   return info;
 }

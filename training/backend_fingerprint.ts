@@ -1,0 +1,99 @@
+/**
+ * The backend part of the train / evaluate stage keys, computed without
+ * loading tfjs.
+ *
+ * The engine asks every stage for its environment on every run, cached or
+ * not, and a real backend selection (import tfjs, run a training step on each
+ * candidate) takes seconds. So the result of the last real selection on this
+ * machine is remembered in `.strata/backend-probe.json`, under a signature of
+ * what could change it: the host, Deno's version, the tfjs version and which
+ * optional tfjs-node packages are installed. A missing or stale record runs
+ * the real selection once. Every real selection (training/backend.ts)
+ * rewrites the record, so a run that ends up on another backend than planned
+ * corrects the keys of the next plan.
+ */
+import { join } from "node:path";
+
+export interface BackendFingerprint {
+  backend: string;
+  tfjs: string;
+}
+
+interface ProbeRecord {
+  signature: string;
+  choices: Record<string, BackendFingerprint>;
+}
+
+const OPTIONAL_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
+
+function stateDir(): string {
+  const cache = Deno.env.get("STRATA_CACHE");
+  return cache ? join(cache, "..") : join(Deno.cwd(), ".strata");
+}
+
+function recordPath(): string {
+  return join(stateDir(), "backend-probe.json");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The installed tfjs version, read from its package.json (no import). */
+export async function tfjsVersion(): Promise<string> {
+  const url = new URL("../node_modules/@tensorflow/tfjs-core/package.json", import.meta.url);
+  try {
+    return JSON.parse(await Deno.readTextFile(url)).version as string;
+  } catch {
+    return "unknown";
+  }
+}
+
+async function machineSignature(): Promise<string> {
+  const installed: string[] = [];
+  for (const pkg of OPTIONAL_PACKAGES) {
+    if (await exists(new URL(`../node_modules/${pkg}/package.json`, import.meta.url).pathname)) installed.push(pkg);
+  }
+  return JSON.stringify([Deno.hostname(), Deno.version.deno, await tfjsVersion(), installed]);
+}
+
+async function readRecord(): Promise<ProbeRecord | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(recordPath())) as ProbeRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remembers a real selection (called by training/backend.ts). */
+export async function rememberSelection(force: string | undefined, chosen: BackendFingerprint): Promise<void> {
+  const signature = await machineSignature();
+  const previous = await readRecord();
+  const record: ProbeRecord = {
+    signature,
+    choices: { ...(previous?.signature === signature ? previous.choices : {}), [force ?? "auto"]: chosen },
+  };
+  try {
+    await Deno.mkdir(stateDir(), { recursive: true });
+    const tmp = `${recordPath()}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(record, null, 2) + "\n");
+    await Deno.rename(tmp, recordPath());
+  } catch {
+    // A read-only project folder only costs a re-probe next time.
+  }
+}
+
+/** The backend a train/evaluate stage will run on, and the tfjs version: cheap after the first call. */
+export async function backendFingerprint(force?: string): Promise<BackendFingerprint> {
+  const record = await readRecord();
+  const known = record?.signature === (await machineSignature()) ? record.choices[force ?? "auto"] : undefined;
+  if (known) return known;
+  const { prepareBackend } = await import("./backend.ts");
+  const b = await prepareBackend(force);
+  return { backend: b.name, tfjs: b.tfjsVersion };
+}
