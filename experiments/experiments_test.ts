@@ -1,0 +1,57 @@
+/**
+ * Every shipped experiment file must load and plan against the real stage
+ * kinds (what `deno task run X --dry-run` does), so a renamed param or a
+ * typo in a YAML file fails the tests, not a user's run.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
+import "../tasks/mod.ts";
+import { planExperiment } from "../pipeline/mod.ts";
+
+const dir = fileURLToPath(new URL(".", import.meta.url));
+
+function yamlFiles(folder: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(folder)) {
+    const path = join(folder, e.name);
+    if (e.isDirectory) out.push(...yamlFiles(path));
+    else if (e.name.endsWith(".yaml")) out.push(path);
+  }
+  return out.sort();
+}
+
+for (const file of yamlFiles(dir)) {
+  Deno.test(`experiment ${relative(dir, file)} plans`, async () => {
+    const plan = await planExperiment(file);
+    assert.ok(plan.instances.length > 0, "no stage instances");
+  });
+}
+
+Deno.test("default experiment: both models × 3 seeds, trained and evaluated alike", async () => {
+  const plan = await planExperiment(join(dir, "conclr_vs_abinet.yaml"));
+  const trains = plan.byStage.get("train") ?? [];
+  assert.deepEqual(
+    trains.map((t) => t.id).sort(),
+    ["abinet_vision", "conclr_vision"].flatMap((m) => [1, 2, 3].map((s) => `train[model=${m},seed=${s}]`)),
+  );
+  // Identical settings apart from the model: only `model` may differ between runs of the same seed.
+  const withoutModel = (p: Record<string, unknown>) => JSON.stringify({ ...p, model: undefined });
+  for (const seed of [1, 2, 3]) {
+    const [a, c] = ["abinet_vision", "conclr_vision"].map((m) => plan.byId.get(`train[model=${m},seed=${seed}]`)!);
+    assert.equal(withoutModel(a.params), withoutModel(c.params));
+  }
+  assert.equal((plan.byStage.get("evaluate") ?? []).length, 6);
+  assert.equal(plan.byId.get("report")?.publish, "results/conclr_vs_abinet");
+});
+
+Deno.test("full-setting experiment: the ConCLR README's hyper-parameters", async () => {
+  const plan = await planExperiment(join(dir, "conclr_vs_abinet_full.yaml"));
+  const train = plan.byId.get("train[model=conclr_vision,seed=1]")!;
+  const p = train.params as Record<string, unknown>;
+  assert.equal(p.batch_size, 384);
+  assert.equal(p.epochs, 4);
+  assert.equal(p.lr, 0.0001);
+  assert.deepEqual((p.schedule as Record<string, unknown>).milestones, [3]);
+  assert.deepEqual(p.architecture, { preset: "full" });
+});
