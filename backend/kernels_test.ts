@@ -115,6 +115,7 @@ Deno.test("BatchMatMul matches cpu for every transpose combination and batch lay
     [[2, 3, 5, 7], [2, 3, 7, 6]],
     [[2, 3, 5, 7], [7, 6]],
     [[6, 2, 16], [6, 16, 33]],
+    [[3, 1, 5, 7], [3, 7, 4]],
   ];
   let seed = 0;
   for (const [as, bs] of layouts) {

@@ -9,6 +9,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { useWasm, wasmKernelSet } from "./wasm.ts";
 
+// tfjs's console banners ("looks like you are running TensorFlow.js in Node.js") would land in every
+// stage log; strata reports the backend it chose itself.
+tf.env().set("PROD", true);
+
 export const BACKEND_ORDER = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendName = typeof BACKEND_ORDER[number];
 
@@ -65,18 +69,24 @@ async function activate(name: BackendName): Promise<Attempt> {
       return { ok: true, details: `tensorflow via ${pkg}` };
     }
     case "webgpu": {
-      const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown | null> } }).gpu;
+      type Adapter = { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean; description?: string } };
+      const gpu = (navigator as unknown as { gpu?: { requestAdapter(o?: object): Promise<Adapter | null> } }).gpu;
       if (gpu === undefined) return { ok: false, reason: "navigator.gpu is not available" };
-      let adapter: unknown | null = null;
+      let adapter: Adapter | null = null;
       try {
-        adapter = await gpu.requestAdapter();
+        adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
       } catch (e) {
         return { ok: false, reason: `requestAdapter failed: ${(e as Error).message}` };
       }
       if (adapter === null) return { ok: false, reason: "no WebGPU adapter" };
+      const description = adapter.info?.description ?? "unknown adapter";
+      if (adapter.isFallbackAdapter === true || adapter.info?.isFallbackAdapter === true) {
+        // A software rasteriser (e.g. llvmpipe) on the CPU: slower than wasm.
+        return { ok: false, reason: `only a software (fallback) WebGPU adapter: ${description}` };
+      }
       await import("@tensorflow/tfjs-backend-webgpu");
       if (!(await setBackend("webgpu"))) return { ok: false, reason: "the webgpu backend did not initialise" };
-      return { ok: true, details: "webgpu" };
+      return { ok: true, details: `webgpu (${description})` };
     }
     case "wasm": {
       try {
@@ -89,6 +99,19 @@ async function activate(name: BackendName): Promise<Attempt> {
     case "cpu":
       if (!(await setBackend("cpu"))) return { ok: false, reason: "the cpu backend did not initialise" };
       return { ok: true, details: "cpu (plain JavaScript)" };
+  }
+}
+
+/**
+ * Drops a rejected backend with its data, so that a half-initialised one (a GPU whose training step
+ * failed) cannot break the candidates after it: tfjs would otherwise move live tensors through it.
+ */
+function discard(name: BackendName): void {
+  if (name === "wasm" || name === "cpu") return; // cheap to keep, and later candidates may reuse them
+  try {
+    if (tf.findBackend(name) !== null) tf.removeBackend(name);
+  } catch {
+    // Removing is best effort: a backend that failed to construct is not registered anyway.
   }
 }
 
@@ -106,7 +129,7 @@ async function setBackend(name: string): Promise<boolean> {
  * One real training step on the current backend: a stride-2 conv, ReLU, a dense
  * layer, softmax cross-entropy, one Adam step. Returns why it failed, or undefined.
  */
-export function smokeTrain(): string | undefined {
+export async function smokeTrain(): Promise<string | undefined> {
   const vars: tf.Variable[] = [];
   const optimizer = tf.train.adam(0.01);
   try {
@@ -115,7 +138,8 @@ export function smokeTrain(): string | undefined {
       tf.variable(tf.randomNormal([4 * 3 * 4, 3], 0, 0.5, "float32", 2), true, "select_smoke_w2")
     );
     vars.push(w1, w2);
-    const before = w1.dataSync().slice();
+    // Asynchronous reads: webgpu cannot read synchronously under Deno.
+    const before = (await w1.data()).slice();
     const loss = optimizer.minimize(
       () =>
         tf.tidy(() => {
@@ -128,10 +152,10 @@ export function smokeTrain(): string | undefined {
       true,
       vars,
     );
-    const value = loss?.dataSync()[0] ?? NaN;
+    const value = loss ? (await loss.data())[0] : NaN;
     loss?.dispose();
     if (!Number.isFinite(value)) return `the training step's loss is ${value}`;
-    const after = w1.dataSync();
+    const after = await w1.data();
     if (!after.some((v, i) => v !== before[i])) return "the training step did not change the weights";
     return undefined;
   } catch (e) {
@@ -156,7 +180,7 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Select
   const rejected: string[] = [];
   for (const name of candidates) {
     const attempt = await activate(name);
-    let reason = attempt.ok ? smokeTrain() : attempt.reason;
+    let reason = attempt.ok ? await smokeTrain() : attempt.reason;
     if (attempt.ok && reason === undefined && tf.getBackend() !== name) {
       reason = `tfjs reports backend "${tf.getBackend()}" as current`;
     }
@@ -167,6 +191,7 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Select
     }
     log(`backend ${name}: rejected (${reason})`);
     rejected.push(`${name}: ${reason}`);
+    discard(name);
   }
   if (options.force !== undefined) {
     throw new Error(`backend/select.ts: the forced backend "${options.force}" does not work: ${rejected[0]}`);

@@ -28,7 +28,7 @@ Deno.test("the smoke training step trains on wasm and cpu without leaking tensor
   for (const name of ["wasm", "cpu"]) {
     await selectBackend({ force: name });
     const before = tf.memory().numTensors;
-    assert.equal(smokeTrain(), undefined);
+    assert.equal(await smokeTrain(), undefined);
     assert.equal(tf.memory().numTensors, before, name);
   }
 });

@@ -264,7 +264,7 @@ export async function torchStep(
   cfg: TinyConfig,
   steps: number,
   threads = 2,
-): Promise<{ seconds: number; threads: number } | undefined> {
+): Promise<{ seconds: number; threads: number; loss: number } | undefined> {
   const script = fileURLToPath(new URL("../tools/torch_baseline.py", import.meta.url));
   try {
     const out = await new Deno.Command("/usr/bin/python3", {
@@ -282,7 +282,7 @@ export async function torchStep(
       console.log(`PyTorch baseline skipped: ${result.skipped}`);
       return undefined;
     }
-    return { seconds: result.seconds, threads: result.threads };
+    return { seconds: result.seconds, threads: result.threads, loss: result.loss };
   } catch (e) {
     console.log(`PyTorch baseline skipped: /usr/bin/python3 not runnable (${(e as Error).message})`);
     return undefined;
@@ -292,26 +292,33 @@ export async function torchStep(
 export async function main(): Promise<void> {
   const cfg = TINY;
   const steps = Number(Deno.env.get("STRATA_BENCH_STEPS") ?? 2);
-  await useWasm({ kernels: "missing-only" });
-  const model = new TinyAbinet(cfg);
+  // A fresh model (same initial weights) per run, so the losses after the same steps compare.
+  const run = async (kernels: "missing-only" | "all") => {
+    await useWasm({ kernels });
+    const model = new TinyAbinet(cfg);
+    const result = timeSteps(model, steps);
+    model.dispose();
+    return result;
+  };
+  await useWasm();
+  const probe = new TinyAbinet(cfg);
   console.log(
-    `tiny ABINet-Vision-like model: ${(paramCount(model) / 1e6).toFixed(2)} M params, batch ${cfg.batch}, ` +
+    `tiny ABINet-Vision-like model: ${(paramCount(probe) / 1e6).toFixed(2)} M params, batch ${cfg.batch}, ` +
       `${cfg.height}×${cfg.width}, ${steps} timed steps after 1 warm-up (median)`,
   );
-  const stock = timeSteps(model, steps);
-  await useWasm({ kernels: "all" });
-  const fast = timeSteps(model, steps);
-  model.dispose();
+  probe.dispose();
+  const stock = await run("missing-only");
+  const fast = await run("all");
   const torch = [];
   for (const threads of [1, 2]) {
-    const t = await torchStep(cfg, Math.max(3, steps), threads);
+    const t = await torchStep(cfg, steps, threads);
     if (t) torch.push(t);
   }
   const rows: string[][] = [
     ["wasm, stock kernels (+ the 2 missing ones)", stock.seconds.toFixed(2), stock.loss.toFixed(4)],
     ["wasm + strata kernels", fast.seconds.toFixed(2), fast.loss.toFixed(4)],
   ];
-  for (const t of torch) rows.push([`PyTorch CPU, ${t.threads} thread(s)`, t.seconds.toFixed(2), "-"]);
+  for (const t of torch) rows.push([`PyTorch CPU, ${t.threads} thread(s)`, t.seconds.toFixed(2), t.loss.toFixed(4)]);
   console.log("| run | s / step | loss after the steps |\n|---|---|---|");
   for (const r of rows) console.log(`| ${r.join(" | ")} |`);
   console.log(`\nstrata kernels vs stock wasm: ${(stock.seconds / fast.seconds).toFixed(2)}× faster`);

@@ -13,6 +13,20 @@ import os
 import sys
 import time
 
+
+def _requested_threads():
+    try:
+        spec = json.loads(sys.argv[2])
+        return int(spec.get("threads") or min(2, os.cpu_count() or 1))
+    except Exception:  # noqa: BLE001 - usage errors are reported by main()
+        return min(2, os.cpu_count() or 1)
+
+
+# Before importing torch: OpenBLAS (Debian's BLAS for torch.mm/bmm) runs its own thread pool, which
+# torch.set_num_threads does not limit, so "1 thread" would otherwise use every core for matMuls.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_requested_threads())
+
 try:
     import torch
     import torch.nn.functional as F

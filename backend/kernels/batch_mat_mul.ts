@@ -32,7 +32,8 @@ export function batchMatMulOrdered({ inputs, backend, attrs }: KernelArgs, order
   const batchB = sizeOf(outerB);
   const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
   const batch = sizeOf(outer);
-  const broadcastable = batchA === batchB || (batchA === 1 && batch === batchB) || (batchB === 1 && batch === batchA);
+  // Same batches, or one side's single batch shared; other broadcasts ([3, 1] with [3]) go to the stock kernel.
+  const broadcastable = (batchA === batch || batchA === 1) && (batchB === batch || batchB === 1);
   if (a.dtype !== "float32" || b.dtype !== "float32" || !broadcastable) {
     return stockKernel(backend, "BatchMatMul", inputs, attrs);
   }

@@ -5,7 +5,7 @@
  *   dW[kh, kw, ci, co] = Σ_{b, oh, ow} x[b, oh·s + kh − pt, ow·s + kw − pl, ci] · dy[b, oh, ow, co]
  *
  * - stride 1: tap by tap, dW[kh, kw] = xTap [ci, n] · dy [n, co], 2-D fast
- *   matMuls that share one packing of dy;
+ *   matMuls sharing one packing of dy, with the taps copied as whole rows;
  * - stride > 1: one forward convolution with the roles swapped (batch ↔
  *   channels of x, dy as the filter, the stride as the dilation):
  *   conv(xT [ci, h, w, b], dyT [oh, ow, b, co], stride 1, dilation s)[ci, kh, kw, co].
@@ -15,65 +15,74 @@ import { type Attrs, dispose, type Info, type KernelArgs, stockKernel, transpose
 import { gemm, releaseView, tensorId, view } from "./views.ts";
 
 /**
- * xP[:, :, i : i + oh, j : j + ow] of xP [ci, b, hp, wp], copied row by row
- * inside the wasm heap (the stock Slice copies all of xP out and back per call).
+ * Stride 1, im2col over whole padded rows: with xP = x as [ci, b, hp, wp]
+ * (zero-padded, plus one spare zero row) and dy widened to [b, oh, wp, co]
+ * with zero columns, tap (i, j) of plane (c, b) is the contiguous run
+ * xP[c, b].flat[i·wp + j, + oh·wp) — the columns past ow wrap into the next row
+ * but meet dy's zero columns. So a tap's rows [ci, b·oh·wp] take one memcpy
+ * per (c, b), and dW[tap] = tapRows · dyWide [b·oh·wp, co] is one XNNPACK
+ * product per tap, all sharing dy's packing (one product over all taps' rows
+ * at once measured the same, with kh·kw× the memory).
  */
-function window(backend: KernelArgs["backend"], xP: Info, i: number, j: number, oh: number, ow: number): Info {
-  const [c, b, hp, wp] = xP.shape;
-  const out = backend.makeOutput([c, b, oh, ow], "float32");
-  const heap = backend.typedArrayFromHeap(out) as Float32Array;
-  const src = (backend.typedArrayFromHeap(xP) as Float32Array).byteOffset / 4;
-  const f32 = new Float32Array(heap.buffer);
-  let dst = heap.byteOffset / 4;
-  for (let cb = 0; cb < c * b; cb++) {
-    let from = src + (cb * hp + i) * wp + j;
-    for (let r = 0; r < oh; r++) {
-      f32.copyWithin(dst, from, from + ow);
-      dst += ow;
-      from += wp;
-    }
-  }
-  return out;
-}
-
-/** dW tap by tap: dW[kh, kw] = xTap[ci, n] · dy[n, co], each a fast 2-D XNNPACK product sharing packed dy. */
-export function backpropFilterTapwise(
+export function backpropFilterRows(
   backend: KernelArgs["backend"],
   x: Info,
   dy: Info,
   info: tf.backend_util.Conv2DInfo,
 ): Info {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { filterHeight, filterWidth } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
-  const bottom = Math.max(0, filterHeight + (outHeight - 1) * strideHeight - inHeight - top);
-  const right = Math.max(0, filterWidth + (outWidth - 1) * strideWidth - inWidth - left);
-  const n = batchSize * outHeight * outWidth;
+  const bottom = Math.max(0, filterHeight + outHeight - 1 - inHeight - top);
+  const right = Math.max(0, filterWidth + outWidth - 1 - inWidth - left);
   const xT = transpose(backend, x, [3, 0, 1, 2]); // [ci, b, h, w]
-  let xP = xT;
-  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
-    xP = stockKernel(backend, "PadV2", { x: xT }, {
-      paddings: [[0, 0], [0, 0], [top, bottom], [left, right]],
-      constantValue: 0,
-    });
+  if (filterHeight === 1 && filterWidth === 1 && outHeight === inHeight && outWidth === inWidth) {
+    // 1×1 without padding: dW = xT [ci, n] · dy [n, co] directly.
+    const n = batchSize * outHeight * outWidth;
+    const out = backend.makeOutput([1, 1, inChannels, outChannels], "float32");
+    const dyView = view(backend, dy, 0, [n, outChannels]);
+    gemm(backend, tensorId(backend, xT), dyView.id, tensorId(backend, out), inChannels, n, outChannels);
+    releaseView(backend, dyView);
     dispose(backend, xT);
+    return out;
   }
+  const xP = stockKernel(backend, "PadV2", { x: xT }, {
+    paddings: [[0, 0], [0, 0], [top, bottom + 1], [left, right]],
+    constantValue: 0,
+  }); // [ci, b, hp + 1, wp]
+  dispose(backend, xT);
+  const [, , hp1, wp] = xP.shape;
+  const run = outHeight * wp;
+  const n = batchSize * run;
+  const dyWide = wp === outWidth ? dy : stockKernel(backend, "PadV2", { x: dy }, {
+    paddings: [[0, 0], [0, 0], [0, wp - outWidth], [0, 0]],
+    constantValue: 0,
+  }); // [b, oh, wp, co]
   const out = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
-  // A fresh id for dy as the product's right operand: XNNPACK packs it once for all taps and the
-  // operator is freed with the view (the cache is keyed by id only, not shape).
-  const dyView = view(backend, dy, 0, [n, outChannels]);
-  const whole = filterHeight === 1 && filterWidth === 1 && xP.shape[2] === outHeight && xP.shape[3] === outWidth;
+  // A fresh id for dy as the product's right operand: XNNPACK packs it once (for all taps) and the
+  // operator is freed with the view (its cache is keyed by id only, not shape).
+  const dyView = view(backend, dyWide, 0, [n, outChannels]);
+  const fill = (cols: Info, i: number, j: number, offset: number) => {
+    const heap = backend.typedArrayFromHeap(cols) as Float32Array;
+    const f32 = new Float32Array(heap.buffer);
+    const src = (backend.typedArrayFromHeap(xP) as Float32Array).byteOffset / 4 + i * wp + j;
+    const dst = heap.byteOffset / 4 + offset;
+    const planes = inChannels * batchSize;
+    for (let p = 0; p < planes; p++) f32.copyWithin(dst + p * run, src + p * hp1 * wp, src + p * hp1 * wp + run);
+  };
+  const tap = backend.makeOutput([inChannels, n], "float32");
   for (let i = 0; i < filterHeight; i++) {
     for (let j = 0; j < filterWidth; j++) {
-      const tap = whole ? xP : window(backend, xP, i, j, outHeight, outWidth); // [ci, b, oh, ow]
+      fill(tap, i, j, 0);
       const outView = view(backend, out, (i * filterWidth + j) * inChannels * outChannels, [inChannels, outChannels]);
       gemm(backend, tensorId(backend, tap), dyView.id, outView.id, inChannels, n, outChannels);
       releaseView(backend, outView);
-      if (tap !== xP) dispose(backend, tap);
     }
   }
+  dispose(backend, tap);
   releaseView(backend, dyView);
+  if (dyWide !== dy) dispose(backend, dyWide);
   dispose(backend, xP);
   return out;
 }
@@ -95,8 +104,8 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): In
     false,
     format,
   );
-  // Measured: tap by tap wins at stride 1 (1.3–2.5×); its strided slices are slow at stride > 1.
-  if (info.strideHeight === 1 && info.strideWidth === 1) return backpropFilterTapwise(backend, x, dy, info);
+  // Measured: the matMul route wins at stride 1 (1.3–2.5×); the swapped convolution at stride > 1.
+  if (info.strideHeight === 1 && info.strideWidth === 1) return backpropFilterRows(backend, x, dy, info);
   return backpropFilterSwapped(backend, x, dy, info);
 }
 
