@@ -133,10 +133,8 @@ export async function smokeTrain(): Promise<string | undefined> {
   const vars: tf.Variable[] = [];
   const optimizer = tf.train.adam(0.01);
   try {
-    const w1 = tf.tidy(() => tf.variable(tf.randomNormal([3, 3, 2, 4], 0, 0.5, "float32", 1), true, "select_smoke_w1"));
-    const w2 = tf.tidy(() =>
-      tf.variable(tf.randomNormal([4 * 3 * 4, 3], 0, 0.5, "float32", 2), true, "select_smoke_w2")
-    );
+    const w1 = tf.tidy(() => tf.variable(tf.randomNormal([3, 3, 2, 4], 0, 0.5, "float32", 1), true));
+    const w2 = tf.tidy(() => tf.variable(tf.randomNormal([4 * 3 * 4, 3], 0, 0.5, "float32", 2), true));
     vars.push(w1, w2);
     // Asynchronous reads: webgpu cannot read synchronously under Deno.
     const before = (await w1.data()).slice();
