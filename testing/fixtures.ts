@@ -8,6 +8,7 @@
  *
  * Everything here is in PyTorch layout (NCHW activations, OIHW conv weights) as the fixtures store it.
  */
+import { hashString, mix32 } from "../models/nn/rng.ts";
 import { fileURLToPath } from "node:url";
 import { type NamedTensor, readSafeTensors, type SafeTensorsFile } from "../models/safetensors.ts";
 
@@ -36,24 +37,8 @@ export function skipUnlessFixture(relative: string): boolean {
 // ---------------------------------------------------------------------------------------------------------
 // fxgen-v1
 
-const mix32 = (x: number): number => {
-  x >>>= 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-};
-
-export function fnv1a32(text: string): number {
-  let h = 0x811c9dc5;
-  for (const b of new TextEncoder().encode(text)) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
+/** FNV-1a over the UTF-8 bytes of a tensor name (fxgen-v1's name hash). */
+export const fnv1a32 = hashString;
 
 /** The seed `s` of fxgen-v1 for a tensor name. */
 export function fxgenSeed(name: string, baseSeed = 0): number {

@@ -3,6 +3,7 @@
  * derives from the one `seed` param through `deriveSeed`, so that a run
  * resumed at step k sees the same randomness as an uninterrupted one.
  */
+import { mix32 } from "../models/nn/rng.ts";
 
 /** 32-bit hash of numbers and strings (FNV-1a over their text, then a murmur-style finaliser). */
 export function deriveSeed(...parts: (number | string)[]): number {
@@ -12,16 +13,6 @@ export function deriveSeed(...parts: (number | string)[]): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return mix32(h);
-}
-
-export function mix32(x: number): number {
-  x >>>= 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
 }
 
 /** mulberry32: uniform [0, 1) numbers from a 32-bit state; `state` can be saved and restored. */

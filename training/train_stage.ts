@@ -96,12 +96,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     await Deno.copyFile(result.bestPath, join(outDir, "best.safetensors"));
     await Deno.copyFile(result.lastPath, join(outDir, "last.safetensors"));
     const config = {
-      format: CHECKPOINT_FORMAT,
-      model_family: p.model,
-      model_config: architecture,
-      num_classes: charset.numClasses,
-      data: dataConfig(p),
-      training,
+      ...meta,
       best: { step: result.bestStep, val: result.bestMetrics ?? null },
       last: { step: result.steps, val: result.lastMetrics ?? null, loss: result.finalLoss },
     };
