@@ -4,12 +4,17 @@ import { join } from "node:path";
 import "../training/test_family.ts";
 import { getModelFamily } from "../models/recognizer.ts";
 import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
-import { DEMO_DIR } from "../training/test_context.ts";
+import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { expandImages, main } from "./read.ts";
 
 const LINE = /^(.+): ([a-z0-9]*) \((0|1)\.\d{4}\)$/;
 
-Deno.test("read: prints `file: text (confidence)` for each demo image", async () => {
+Deno.test({
+  name: `read: prints "file: text (confidence)" for each demo image${
+    HAVE_DEMO ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_DEMO,
+}, async () => {
   await tf.setBackend("cpu");
   const dir = await Deno.makeTempDir();
   try {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,6 +9,7 @@ import kind, { detectLayout } from "./import.ts";
 
 const REAL = fileURLToPath(new URL("../../shared/data/real/iiit5k_test", import.meta.url));
 const DEMO = fileURLToPath(new URL("../../shared/data/demo", import.meta.url));
+const HAVE_SHARED = existsSync(REAL) && existsSync(DEMO);
 
 async function labelsOf(path: string): Promise<string[]> {
   const r = await openLmdb(path);
@@ -37,7 +39,12 @@ async function realImage(n: number): Promise<Uint8Array> {
   return await Deno.readFile(join(REAL, "IMG", `${n}.jpg`));
 }
 
-Deno.test("import: real layout in numeric order; unreadable images listed with reasons", async () => {
+Deno.test({
+  name: `import: real layout in numeric order; unreadable images listed with reasons${
+    HAVE_SHARED ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_SHARED,
+}, async () => {
   await withDir(async (dir) => {
     const src = join(dir, "src");
     await fs.mkdir(join(src, "IMG"), { recursive: true });
@@ -78,7 +85,12 @@ Deno.test("import: real layout in numeric order; unreadable images listed with r
   });
 });
 
-Deno.test("import: labels.tsv (the shared demo folder, read-only) and gt.txt", async () => {
+Deno.test({
+  name: `import: labels.tsv (the shared demo folder, read-only) and gt.txt${
+    HAVE_SHARED ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_SHARED,
+}, async () => {
   await withDir(async (dir) => {
     const ctx = await stageContext(kind, join(dir, "tsv"), { layout: "auto" }, { source: DEMO });
     const result = await kind.run(ctx);

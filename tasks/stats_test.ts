@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,6 +9,7 @@ import kind from "./stats.ts";
 
 const PY_LMDB = fileURLToPath(new URL("../testdata/python_lmdb", import.meta.url));
 const DEMO = fileURLToPath(new URL("../../shared/data/demo", import.meta.url));
+const HAVE_SHARED = existsSync(DEMO);
 
 Deno.test("stats kind: markdown and json of an LMDB", async () => {
   const dir = await Deno.makeTempDir({ prefix: "strata-stats-test-" });
@@ -30,7 +32,12 @@ Deno.test("stats kind: markdown and json of an LMDB", async () => {
   }
 });
 
-Deno.test("stats command: sample count on the first line, for an LMDB and for image folders", async () => {
+Deno.test({
+  name: `stats command: sample count on the first line, for an LMDB and for image folders${
+    HAVE_SHARED ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_SHARED,
+}, async () => {
   const lines: string[] = [];
   const original = console.log;
   console.log = (...a: unknown[]) => void lines.push(a.join(" "));
