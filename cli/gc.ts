@@ -14,7 +14,7 @@ options:
   --cache DIR   cache directory (default $STRATA_CACHE or .strata/cache)
   -h, --help    show this help`;
 
-export function main(args: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -29,16 +29,16 @@ export function main(args: string[]): Promise<number> {
     });
   } catch (e) {
     console.error(`strata gc: ${(e as Error).message}\n\n${USAGE}`);
-    return Promise.resolve(2);
+    return 2;
   }
   if (parsed.values.help) {
     console.log(USAGE);
-    return Promise.resolve(0);
+    return 0;
   }
   const root = findRoot();
   const cacheDir = resolve(parsed.values.cache ?? defaultCacheDir(root));
   const dry = !!parsed.values["dry-run"];
-  const r = gc(root, cacheDir, dry);
+  const r = await gc(root, cacheDir, dry);
   for (const p of r.removed) console.log(`${dry ? "would remove" : "removed"} ${p}`);
   console.log(
     `strata gc: ${dry ? "would free" : "freed"} ${
@@ -46,7 +46,7 @@ export function main(args: string[]): Promise<number> {
     } (${r.bytesFreed} bytes) in ${r.removed.length} ` +
       `entries; kept ${r.kept} referenced by ${r.locks.length} lock file(s)`,
   );
-  return Promise.resolve(0);
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -19,6 +19,8 @@ export interface KeyComponents {
   /** Digest of the kind's module and its project imports. */
   code: string;
   env: Record<string, string>;
+  /** Experiment name and stage id, for kinds whose outputs embed them (`keyedByContext`). */
+  context?: { experiment: string; stage: string };
 }
 
 export interface InputComponent {
@@ -58,6 +60,18 @@ export class Cache {
   readonly digests: DigestCache;
   constructor(readonly dir: string) {
     this.digests = new DigestCache(join(dir, "digests.json"));
+  }
+
+  /**
+   * The cache-wide run lock: every `run` holds it shared for its whole duration and `gc` holds it exclusively,
+   * so gc never removes an entry a running experiment committed (its lock file is written at the end) nor the
+   * temporary directory of a running stage. Blocks until granted; release with `close()`.
+   */
+  async runLock(exclusive: boolean): Promise<Deno.FsFile> {
+    Deno.mkdirSync(this.dir, { recursive: true });
+    const file = await Deno.open(join(this.dir, "run.lock"), { create: true, read: true, write: true });
+    await file.lock(exclusive);
+    return file;
   }
 
   entryDir(key: string): string {

@@ -23,6 +23,8 @@ interface CachedFile {
   ino: number;
   size: number;
   mtime: number;
+  /** Status-change time: catches a file replaced by a copy that kept the old mtime (tar x, rsync -a). */
+  ctime?: number;
   sha256: string;
   /** Import specifiers of a source file (see code.ts). */
   imports?: string[];
@@ -55,7 +57,10 @@ export class DigestCache {
     const e = this.entries[path];
     if (!e) return undefined;
     st ??= Deno.statSync(path);
-    if (e.dev !== (st.dev ?? 0) || e.ino !== (st.ino ?? 0) || e.size !== st.size || e.mtime !== mtimeOf(st)) {
+    if (
+      e.dev !== (st.dev ?? 0) || e.ino !== (st.ino ?? 0) || e.size !== st.size || e.mtime !== mtimeOf(st) ||
+      e.ctime !== ctimeOf(st)
+    ) {
       return undefined;
     }
     return e;
@@ -73,7 +78,15 @@ export class DigestCache {
       }
       return;
     }
-    this.entries[path] = { dev: st.dev ?? 0, ino: st.ino ?? 0, size: st.size, mtime, sha256, ...extra };
+    this.entries[path] = {
+      dev: st.dev ?? 0,
+      ino: st.ino ?? 0,
+      size: st.size,
+      mtime,
+      ctime: ctimeOf(st),
+      sha256,
+      ...extra,
+    };
     this.dirty = true;
   }
 
@@ -100,6 +113,10 @@ export class DigestCache {
       // a digest cache that cannot be written only costs time
     }
   }
+}
+
+function ctimeOf(st: Deno.FileInfo): number {
+  return st.ctime?.getTime() ?? 0;
 }
 
 function mtimeOf(st: Deno.FileInfo): number {

@@ -33,10 +33,18 @@ export function referencedKeys(root: string): { keys: Set<string>; locks: string
   return { keys, locks };
 }
 
-const STALE_TMP_MS = 24 * 3600 * 1000;
-
-export function gc(root: string, cacheDir: string, dryRun: boolean): GcResult {
+/** Waits for running `strata run`s on this cache to finish (the cache's run lock), then collects. */
+export async function gc(root: string, cacheDir: string, dryRun: boolean): Promise<GcResult> {
   const cache = new Cache(cacheDir);
+  const runLock = await cache.runLock(true);
+  try {
+    return collect(root, cache, cacheDir, dryRun);
+  } finally {
+    runLock.close();
+  }
+}
+
+function collect(root: string, cache: Cache, cacheDir: string, dryRun: boolean): GcResult {
   const { keys, locks } = referencedKeys(root);
   const removed: string[] = [];
   let bytesFreed = 0;
@@ -51,13 +59,12 @@ export function gc(root: string, cacheDir: string, dryRun: boolean): GcResult {
     removed.push(dir);
     if (!dryRun) cache.remove(key);
   }
-  // Temporary directories of attempts killed long ago (recent ones may belong to a running stage).
+  // Temporary directories of killed attempts: with the run lock held exclusively no stage is running, so
+  // every one of them is stale.
   const tmp = join(cacheDir, "tmp");
   try {
     for (const e of Deno.readDirSync(tmp)) {
       const p = join(tmp, e.name);
-      const st = Deno.statSync(p);
-      if (Date.now() - (st.mtime?.getTime() ?? 0) < STALE_TMP_MS) continue;
       bytesFreed += diskUsage(p);
       removed.push(p);
       if (!dryRun) Deno.removeSync(p, { recursive: true });

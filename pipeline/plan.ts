@@ -169,6 +169,10 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
         loc: locs.find(["stages", s]),
       };
       inst.inputs = {};
+      if (byId.has(id)) {
+        // Matrix values that print alike (1 and "1", or values holding `,` `=` `]`) would overwrite each other.
+        throw new ExperimentError(`${formatLoc(inst.loc)}stage "${s}": two matrix instances share the id ${id}`);
+      }
       list.push(inst);
       byId.set(id, inst);
     }

@@ -141,6 +141,8 @@ export function explainChange(
   }
   const ed = diffValues(was.env, now.env, "env");
   if (ed.length) reasons.push(`environment changed: ${ed.join(", ")}`);
+  const cd = diffValues(was.context ?? {}, now.context ?? {}, "context");
+  if (cd.length) reasons.push(`experiment or stage id changed: ${cd.join(", ")}`);
   return reasons;
 }
 

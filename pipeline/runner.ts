@@ -266,6 +266,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       inputs: components,
       code: code.digest,
       env,
+      ...(inst.kind.keyedByContext ? { context: { experiment: exp.name, stage: inst.id } } : {}),
     };
     const key = keyOf(comps);
     const keyed: Outcome = { ...base, key, components: comps, codeFiles: code.files, entryDir: cache.entryDir(key) };
@@ -310,6 +311,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
   const skip = (base: Outcome, reason: string): Outcome => {
     if (!dry) line(`strata: skip    ${base.id}: ${reason}`);
+    // What a skipped stage published before no longer describes this run.
+    const inst = plan.byId.get(base.id);
+    if (!dry && inst?.publish) prunePublished(resolve(root, inst.publish), inst.id, []);
     return { ...base, state: "skipped", reasons: [reason] };
   };
 
@@ -401,6 +405,15 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
           throw new Error(`stage ${inst.id}: output "${name}" must be a directory`);
         }
       }
+      // The key holds the environment as planned; an output made in another one (a backend that failed at
+      // run time and fell back, say) must not be committed under it.
+      const after = (await inst.kind.environment?.(inst.params)) ?? {};
+      if (digestOf(after) !== digestOf(comps.env)) {
+        throw new Error(
+          `stage ${inst.id}: its environment changed while it ran (planned ${JSON.stringify(comps.env)}, ` +
+            `now ${JSON.stringify(after)}); nothing was cached: run it again`,
+        );
+      }
     } catch (e) {
       const seconds = (Date.now() - started.getTime()) / 1000;
       const msg = (e as Error)?.stack ?? String(e);
@@ -446,6 +459,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     controller.abort(new Error("interrupted"));
   };
   let listening = false;
+  const runLock = dry ? undefined : await cache.runLock(false);
   if (!dry) {
     try {
       Deno.addSignalListener("SIGINT", onSignal);
@@ -470,6 +484,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
+    runLock?.close();
     if (listening) Deno.removeSignalListener("SIGINT", onSignal);
   }
 }
@@ -522,14 +537,50 @@ function buildLock(plan: Plan, results: Outcome[], prev: LockFile | undefined, r
 function publish(inst: Instance, o: Outcome, root: string, digests: DigestCache): string {
   const dest = resolve(root, inst.publish!);
   Deno.mkdirSync(dest, { recursive: true });
+  const files: string[] = [];
   for (const [name, out] of Object.entries(o.manifest!.outputs)) {
     const src = join(o.entryDir!, "outputs", name);
-    if (out.type === "file") copyIfChanged(src, join(dest, name), out.files[0][2], digests);
-    else {
-      for (const [rel, , sha] of out.files) copyIfChanged(join(src, rel), join(dest, rel), sha, digests);
+    if (out.type === "file") {
+      copyIfChanged(src, join(dest, name), out.files[0][2], digests);
+      files.push(name);
+    } else {
+      for (const [rel, , sha] of out.files) {
+        copyIfChanged(join(src, rel), join(dest, rel), sha, digests);
+        files.push(rel);
+      }
     }
   }
+  prunePublished(dest, inst.id, files);
   return dest;
+}
+
+const PUBLISHED = ".strata-published.json";
+
+/**
+ * Records which files `stageId` published into `dest` and removes those it published before but not now (a
+ * chart a run no longer draws must not stay beside the new report). Files other stages published are kept.
+ */
+function prunePublished(dest: string, stageId: string, files: string[]): void {
+  const record = join(dest, PUBLISHED);
+  let published: Record<string, string[]> = {};
+  try {
+    published = JSON.parse(Deno.readTextFileSync(record));
+  } catch { /* first publish */ }
+  const now = new Set(files);
+  const others = new Set(Object.entries(published).filter(([id]) => id !== stageId).flatMap(([, f]) => f));
+  for (const old of published[stageId] ?? []) {
+    if (!now.has(old) && !others.has(old)) removeQuietly(join(dest, old));
+  }
+  if (files.length) published[stageId] = [...files].sort();
+  else delete published[stageId];
+  if (Object.keys(published).length === 0) {
+    removeQuietly(record);
+    return;
+  }
+  Deno.mkdirSync(dest, { recursive: true });
+  const tmp = `${record}.${Deno.pid}.tmp`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(published, null, 2) + "\n");
+  Deno.renameSync(tmp, record);
 }
 
 function copyIfChanged(src: string, dest: string, sha: string, digests: DigestCache): void {

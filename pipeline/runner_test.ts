@@ -153,11 +153,11 @@ stages:
   const cacheDir = join(root, ".strata/cache");
   const before = [...new Cache(cacheDir).entries()].length;
   assert.equal(before, 4 + 2);
-  const dry = gc(root, cacheDir, true);
+  const dry = await gc(root, cacheDir, true);
   assert.equal(dry.removed.length, 4);
   assert.ok(dry.bytesFreed > 0);
   assert.equal([...new Cache(cacheDir).entries()].length, before);
-  const real = gc(root, cacheDir, false);
+  const real = await gc(root, cacheDir, false);
   assert.equal(real.bytesFreed, dry.bytesFreed);
   assert.equal([...new Cache(cacheDir).entries()].length, 2);
   const after = await runIn(root, "exp/e.yaml", kinds, { set: ["stages.g.params.n=7"] });

@@ -90,6 +90,11 @@ export interface StageKind<P = Record<string, unknown>> {
   readonly outputs: Readonly<Record<string, OutputSpec>>;
   /** `import.meta.url` of the kind's module; its code and its project imports go into the key. */
   readonly module: string;
+  /**
+   * The outputs embed the experiment name or the stage id (a report's title, say): they then go into the key,
+   * so that two experiments whose stages are otherwise identical do not share this kind's entries.
+   */
+  readonly keyedByContext?: boolean;
   /** Exclusive resources (e.g. "accelerator"): two stages holding the same one never run together. */
   readonly resources?: readonly string[];
   /** Environment fingerprint that should invalidate outputs (library versions, backend...). */

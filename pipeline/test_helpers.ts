@@ -45,6 +45,8 @@ export async function runIn(
   const lines: string[] = [];
   const result = await runPlan(planOf(join(root, file), kinds, opts.set ?? []), {
     root,
+    // Never the user's $STRATA_CACHE: tests run gc.
+    cacheDir: join(root, ".strata", "cache"),
     say: (l) => lines.push(l),
     ...opts,
   });
@@ -68,7 +70,8 @@ export function cliCommand(cwd: string, args: string[], kindModules: string[], e
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", join(REPO, "deno.json"), join(REPO, "cli", "strata.ts"), ...args],
     cwd,
-    env: { STRATA_KINDS: kindModules.join(","), NO_COLOR: "1", ...env },
+    // The test project's own cache, never an inherited $STRATA_CACHE (tests run gc).
+    env: { STRATA_KINDS: kindModules.join(","), NO_COLOR: "1", STRATA_CACHE: join(cwd, ".strata", "cache"), ...env },
     stdout: "piped",
     stderr: "piped",
   });

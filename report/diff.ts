@@ -216,19 +216,20 @@ export function diffReports(a: Side, b: Side, opts: DiffOptions = {}): ReportDif
   const unmatched: string[] = [];
   for (const rule of rules) {
     let matched = false;
-    for (const id of both) {
-      const ga = groupsA.find((g) => g.id === id)!;
-      const gb = groupsB.find((g) => g.id === id)!;
-      const groupNames = [id, ga.label, gb.label, ...Object.values(gb.matrix).map(String)];
+    // Every group of A: one that is gone from B has dropped every metric (drop = Infinity).
+    for (const ga of groupsA) {
+      const id = ga.id;
+      const gb = groupsB.find((g) => g.id === id);
+      const groupNames = [id, ga.label, ...(gb ? [gb.label] : []), ...Object.values((gb ?? ga).matrix).map(String)];
       if (!groupNames.some((x) => rule.group.test(x))) continue;
       for (const d of datasets) {
-        const names = new Set([...Object.keys(ga.metrics[d] ?? {}), ...Object.keys(gb.metrics[d] ?? {})]);
+        const names = new Set([...Object.keys(ga.metrics[d] ?? {}), ...Object.keys(gb?.metrics[d] ?? {})]);
         for (const m of names) {
           if (!rule.dataset.test(d) || !rule.metric.test(m)) continue;
           const better = METRICS[m]?.better;
           if (!better) continue;
           const o = ga.metrics[d]?.[m];
-          const n = gb.metrics[d]?.[m];
+          const n = gb?.metrics[d]?.[m];
           if (o?.mean == null) continue; // nothing to regress from
           matched = true;
           const delta: MetricDelta = metrics.find((x) => x.group === id && x.dataset === d && x.metric === m) ?? {

@@ -75,6 +75,12 @@ Deno.test("gates: fail when a metric drops more than the threshold", async () =>
   }).gate;
   assert.equal(gone.failures.length, 2);
   assert.equal(gone.failures[0].drop, Infinity);
+  // So does a whole group (a model) missing from the new report.
+  const noAbinet: ReportData = { ...a, groups: a.groups.filter((g) => !g.id.includes("abinet")) };
+  const groupGone = diffReports({ source: "A", report: a }, { source: "B", report: noAbinet }, {
+    rules: [parseRule("iiit5k.cwr=0.5")],
+  }).gate;
+  assert.deepEqual(groupGone.failures.map((f) => [f.delta.group_label, f.drop]), [["ABINet-Vision", Infinity]]);
   const md = renderDiffMarkdown(
     diffReports({ source: "A", report: a }, { source: "B", report: b }, { rules: [parseRule("iiit5k.cwr=0.01")] }),
   );

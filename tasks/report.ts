@@ -70,6 +70,8 @@ export default registerStageKind({
     report: { description: "README.md, report.json, loss.svg, val_accuracy.svg", type: "dir" },
   },
   module: import.meta.url,
+  // report.json and the README title carry the experiment name and stage id.
+  keyedByContext: true,
   environment: () => ({ deno: Deno.version.deno }),
   async run(ctx: StageContext<ReportParams>) {
     const { writeReport } = await import("../report/write.ts");

@@ -15,23 +15,31 @@ export interface BackendInfo {
 }
 
 const chosen = new Map<string, Promise<BackendInfo>>();
+/** Selections switch tfjs's process-wide backend: one at a time, whatever their `force`. */
+let queue: Promise<unknown> = Promise.resolve();
+
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn, fn);
+  queue = run.catch(() => {});
+  return run;
+}
 
 /**
- * Selects (once per `force` value and process) and activates the backend. Concurrent callers (the engine asks
- * every train/evaluate stage for its environment at once) share one selection: two selections racing would
- * initialise backends under each other.
+ * Selects (once per `force` value and process) and activates the backend. Concurrent callers with the same
+ * `force` share one selection, and selections run one at a time: two racing would initialise backends under
+ * each other. (Planning probes in a child process, see backend_fingerprint.ts.)
  */
 export async function prepareBackend(force?: string, log?: (line: string) => void): Promise<BackendInfo> {
   const key = force ?? "";
   let pending = chosen.get(key);
   const first = pending === undefined;
   if (pending === undefined) {
-    pending = (async () => {
+    pending = serialized(async () => {
       const r = await selectBackend({ force, log });
       const info = { name: r.name, tfjsVersion: r.tfjsVersion, details: r.details };
       await rememberSelection(force, { backend: info.name, tfjs: info.tfjsVersion });
       return info;
-    })();
+    });
     chosen.set(key, pending);
     // A failed selection is not remembered: the next caller tries again.
     pending.catch(() => chosen.delete(key));

@@ -8,7 +8,9 @@
  * machine is remembered in `.strata/backend-probe.json`, under a signature of
  * what could change it: the host, Deno's version, the tfjs version and which
  * optional tfjs-node packages are installed. A missing or stale record runs
- * the real selection once. Every real selection (training/backend.ts)
+ * the real selection once, in a child process: probing switches tfjs's
+ * process-wide backend, which must never happen under a stage that is
+ * training in this process. Every real selection (training/backend.ts)
  * rewrites the record, so a run that ends up on another backend than planned
  * corrects the keys of the next plan.
  */
@@ -93,7 +95,28 @@ export async function backendFingerprint(force?: string): Promise<BackendFingerp
   const record = await readRecord();
   const known = record?.signature === (await machineSignature()) ? record.choices[force ?? "auto"] : undefined;
   if (known) return known;
-  const { prepareBackend } = await import("./backend.ts");
-  const b = await prepareBackend(force);
-  return { backend: b.name, tfjs: b.tfjsVersion };
+  await probeInChild(force);
+  const probed = (await readRecord())?.choices[force ?? "auto"];
+  if (!probed) throw new Error(`backend probe${force ? ` for "${force}"` : ""} left no record at ${recordPath()}`);
+  return probed;
+}
+
+const probes = new Map<string, Promise<void>>();
+
+/** Runs training/probe_backend.ts once per `force` value at a time (stages ask concurrently). */
+function probeInChild(force: string | undefined): Promise<void> {
+  const key = force ?? "auto";
+  let pending = probes.get(key);
+  if (!pending) {
+    pending = (async () => {
+      const script = new URL("./probe_backend.ts", import.meta.url).pathname;
+      const args = ["run", "-A", script, ...(force ? [force] : [])];
+      const { code, stderr } = await new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "piped" })
+        .output();
+      if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim() || `backend probe exited with ${code}`);
+    })();
+    probes.set(key, pending);
+    pending.finally(() => probes.delete(key)).catch(() => {});
+  }
+  return pending;
 }

@@ -55,7 +55,8 @@ export function makeSchedule(
       return (step) => {
         const initial = lr / cfg.div_factor;
         const final = initial / cfg.final_div_factor;
-        const up = Math.max(1, Math.round(cfg.pct_start * totalSteps) - 1);
+        // PyTorch's OneCycleLR: the rise ends at the (unrounded) step pct_start·T − 1.
+        const up = Math.max(1, cfg.pct_start * totalSteps - 1);
         const down = Math.max(1, totalSteps - 1 - up);
         const cos = (from: number, to: number, t: number) => to + (from - to) / 2 * (1 + Math.cos(Math.PI * t));
         return step <= up ? cos(initial, lr, step / up) : cos(lr, final, Math.min(1, (step - up) / down));
