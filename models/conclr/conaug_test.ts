@@ -2,10 +2,15 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { useWasm } from "../../backend/wasm.ts";
 import { conAug, conAugViews, randomPermutation } from "./conaug.ts";
-import { compare, fixturesRoot, fixtureTensor, readJson } from "./test_fixtures.ts";
+import { compare, fixturesRoot, fixtureTensor, HAVE_FIXTURES, readJson } from "./test_fixtures.ts";
 
 for (const backend of ["cpu", "wasm"]) {
-  Deno.test(`conaug: fixture parity (labels exact, lengths, images atol 1e-6) on ${backend}`, async () => {
+  Deno.test({
+    name: `conaug: fixture parity (labels exact, lengths, images atol 1e-6) on ${backend}${
+      HAVE_FIXTURES ? "" : " (SKIPPED: ../shared/fixtures is absent)"
+    }`,
+    ignore: !HAVE_FIXTURES,
+  }, async () => {
     const root = fixturesRoot("ConAug parity");
     if (!root) return;
     if (backend === "wasm") await useWasm();

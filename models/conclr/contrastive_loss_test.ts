@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { useWasm } from "../../backend/wasm.ts";
 import { contrastiveLoss, positiveWeights } from "./contrastive_loss.ts";
-import { compare, fixturesRoot, type FixtureTensor, fixtureTensor, readJson } from "./test_fixtures.ts";
+import { compare, fixturesRoot, type FixtureTensor, fixtureTensor, HAVE_FIXTURES, readJson } from "./test_fixtures.ts";
 
 const CASES = ["words", "no_positive_chars", "all_padding_row", "conaug_views", "quirk_zero_similarity_positive"];
 
@@ -90,7 +90,12 @@ Deno.test("contrastive loss: positive weights follow the anchor rules", () => {
 });
 
 for (const backend of ["cpu", "wasm"]) {
-  Deno.test(`contrastive loss: fixture parity (loss, gradients, per-row) on ${backend}`, async () => {
+  Deno.test({
+    name: `contrastive loss: fixture parity (loss, gradients, per-row) on ${backend}${
+      HAVE_FIXTURES ? "" : " (SKIPPED: ../shared/fixtures is absent)"
+    }`,
+    ignore: !HAVE_FIXTURES,
+  }, async () => {
     const cases = await loadCases();
     if (!cases) return;
     if (backend === "wasm") await useWasm();

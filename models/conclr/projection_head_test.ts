@@ -5,10 +5,15 @@ import { ParamStore } from "../nn/params.ts";
 import { loadStateDict } from "../nn/state.ts";
 import { readSafeTensors } from "../safetensors.ts";
 import { ProjectionHead } from "./projection_head.ts";
-import { compare, fixturesRoot, fixtureTensor, readJson } from "./test_fixtures.ts";
+import { compare, fixturesRoot, fixtureTensor, HAVE_FIXTURES, readJson } from "./test_fixtures.ts";
 
 for (const backend of ["cpu", "wasm"]) {
-  Deno.test(`projection head: fixture parity (mlp 512→512→128, atol 1e-5) on ${backend}`, async () => {
+  Deno.test({
+    name: `projection head: fixture parity (mlp 512→512→128, atol 1e-5) on ${backend}${
+      HAVE_FIXTURES ? "" : " (SKIPPED: ../shared/fixtures is absent)"
+    }`,
+    ignore: !HAVE_FIXTURES,
+  }, async () => {
     const root = fixturesRoot("projection head parity");
     if (!root) return;
     if (backend === "wasm") await useWasm();

@@ -7,6 +7,15 @@ import { fileURLToPath } from "node:url";
 import { readSafeTensors } from "../safetensors.ts";
 
 /** `<repo>/../shared/fixtures`, or undefined (with a visible message) when absent. */
+/** Whether ../shared/fixtures is there: parity tests are registered as ignored (visibly skipped) without it. */
+export const HAVE_FIXTURES = (() => {
+  try {
+    return Deno.statSync(fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url))).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
 export function fixturesRoot(what: string): string | undefined {
   const dir = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
   try {
