@@ -2,7 +2,7 @@
  * Training-curve charts of a report: loss and validation accuracy against
  * step, one line per run, one colour per run group and one dash per seed.
  */
-import type { CurveRun, Scalar } from "./model.ts";
+import type { CurvePoint, CurveRun, Scalar } from "./model.ts";
 import { code, escapeText } from "./markdown.ts";
 import { movingAverage } from "./stats.ts";
 import { DASHES, lineChart, PALETTE, type Series } from "./svg.ts";
@@ -42,32 +42,58 @@ function seriesLabel(c: CurveRun, seedAxis: string): string {
   return c.seed === null ? c.groupLabel : `${c.groupLabel} ${seedAxis}=${c.seed}`;
 }
 
+/** The recognition cross-entropy of a curve point: `ce_original` (ConCLR) or `ce` (ABINet), if logged. */
+function recognitionLoss(p: CurvePoint): number | undefined {
+  return p.parts?.ce_original ?? p.parts?.ce;
+}
+
 /** The charts that have data (none for runs without curves). */
 export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions): ChartFile[] {
   const style = styleFor(curves);
   const charts: ChartFile[] = [];
 
-  const withLoss = curves.filter((c) => c.points.some((p) => p.loss !== undefined));
-  if (withLoss.length) {
-    const longest = Math.max(...withLoss.map((c) => c.points.length));
+  const smoothedSeries = (runs: readonly CurveRun[], value: (p: CurvePoint) => number | undefined) => {
+    const longest = Math.max(...runs.map((c) => c.points.length));
     const window = opts.smooth > 0 ? opts.smooth : Math.max(1, Math.round(longest / 50));
-    const series: Series[] = withLoss.map((c) => {
-      const pts = c.points.filter((p) => p.loss !== undefined);
-      const smoothed = movingAverage(pts.map((p) => p.loss!), window);
+    const series: Series[] = runs.map((c) => {
+      const pts = c.points.filter((p) => value(p) !== undefined);
+      const smoothed = movingAverage(pts.map((p) => value(p)!), window);
       return {
         label: seriesLabel(c, opts.seedAxis),
         points: pts.map((p, i) => [p.step, smoothed[i]] as const),
         ...style(c),
       };
     });
+    return { series, window };
+  };
+  const averaged = (window: number) => window > 1 ? ` (moving average over ${window} logged points)` : "";
+
+  const withLoss = curves.filter((c) => c.points.some((p) => p.loss !== undefined));
+  if (withLoss.length) {
+    const { series, window } = smoothedSeries(withLoss, (p) => p.loss);
     const title = "Training loss";
     charts.push({
       file: "loss.svg",
       title,
       svg: lineChart({ title, xLabel: "step", yLabel: "loss", series }),
-      caption: window > 1
-        ? `Training loss per run (moving average over ${window} logged points).`
-        : "Training loss per run.",
+      caption: `Training loss per run${averaged(window)}: each model's whole objective.`,
+    });
+  }
+
+  // Objectives differ between families (ConCLR adds views and a contrastive term), so the recognition
+  // cross-entropy on the original images is what compares them; drawn when some objective is more than that.
+  const withCe = curves.filter((c) => c.points.some((p) => recognitionLoss(p) !== undefined));
+  const differs = withCe.some((c) => c.points.some((p) => p.loss !== undefined && recognitionLoss(p) !== p.loss));
+  if (withCe.length && differs) {
+    const { series, window } = smoothedSeries(withCe, recognitionLoss);
+    const title = "Recognition loss";
+    charts.push({
+      file: "recognition_loss.svg",
+      title,
+      svg: lineChart({ title, xLabel: "step", yLabel: "cross-entropy", series }),
+      caption: `Cross-entropy on the original images (not the ConAug views) per run${
+        averaged(window)
+      }: comparable across model families.`,
     });
   }
 
