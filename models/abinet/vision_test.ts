@@ -6,6 +6,7 @@ import { decodeLogits } from "../decode.ts";
 import "../mod.ts";
 import { getModelFamily } from "../recognizer.ts";
 import { AbinetVisionModel } from "./mod.ts";
+import { TEST_MICRO_CONFIG } from "./test_config.ts";
 
 const FILE = "abinet_vision/base_vision.json";
 const create = (config: Record<string, unknown>, seed = 1, numClasses = 37) => {
@@ -79,20 +80,7 @@ Deno.test("abinet_vision: presets, config errors, state round trip", async () =>
   other.dispose();
 });
 
-/** A very small config: 16×32 images, 3-level key UNet, T = 6. */
-const MICRO = {
-  image_height: 16,
-  image_width: 32,
-  stem_channels: 4,
-  stage_channels: [4, 8, 8, 16, 16],
-  stage_blocks: [1, 1, 1, 1, 1],
-  nhead: 2,
-  ffn: 32,
-  num_layers: 1,
-  attention_channels: 8,
-  attention_strides: [[1, 2], [2, 2], [2, 2]],
-  max_length: 5,
-};
+const MICRO = TEST_MICRO_CONFIG;
 
 function microBatch() {
   const b = 4, t = 6;

@@ -5,22 +5,10 @@ import type { Batch } from "../../data/batch.ts";
 import "../mod.ts";
 import { getModelFamily, type Recognizer } from "../recognizer.ts";
 import "./mod.ts";
+import { TEST_MICRO_CONFIG } from "../abinet/test_config.ts";
 
-/** A very small config (16×32 images, 3-level key UNet, T = 6), as abinet_vision's own test uses. */
-const MICRO = {
-  image_height: 16,
-  image_width: 32,
-  stem_channels: 4,
-  stage_channels: [4, 8, 8, 16, 16],
-  stage_blocks: [1, 1, 1, 1, 1],
-  nhead: 2,
-  ffn: 32,
-  num_layers: 1,
-  attention_channels: 8,
-  attention_strides: [[1, 2], [2, 2], [2, 2]],
-  max_length: 5,
-  projection_dim: 8,
-};
+/** abinet_vision's test config with a small projection head. */
+const MICRO = { ...TEST_MICRO_CONFIG, projection_dim: 8 };
 
 function create(family: string, config: Record<string, unknown>, seed: number, numClasses = 8): Recognizer {
   const f = getModelFamily(family);
