@@ -9,6 +9,7 @@
  * linears); `state()` / `loadState()` give and take PyTorch layouts (official checkpoints, fixtures).
  */
 import * as tf from "@tensorflow/tfjs";
+import "./abinet.ts"; // registers the `abinet` family beside `abinet_vision`
 import type { Batch } from "../../data/batch.ts";
 import { EVAL, trainContext } from "../nn/layers.ts";
 import { ParamStore } from "../nn/params.ts";
@@ -110,4 +111,3 @@ export const abinetVisionFamily = registerModelFamily({
   },
   module: import.meta.url,
 });
-import "./abinet.ts";
