@@ -65,6 +65,22 @@ export function paddingMask(lengths: ArrayLike<number>, positions: number): Floa
 }
 
 /**
+ * The additive attention mask `[B·H, T, T]` (sample-major, then head, query, key): the location mask plus the
+ * padding mask of each sample's length, the same for every head.
+ */
+export function attentionMask(lengths: ArrayLike<number>, positions: number, heads: number): Float32Array {
+  const t = positions, block = t * t;
+  const out = new Float32Array(lengths.length * heads * block);
+  const location = locationMask(t);
+  for (let b = 0; b < lengths.length; b++) {
+    const one = Float32Array.from(location);
+    for (let q = 0; q < t; q++) for (let k = Math.max(0, lengths[b]); k < t; k++) one[q * t + k] = MASKED;
+    for (let h = 0; h < heads; h++) out.set(one, (b * heads + h) * block);
+  }
+  return out;
+}
+
+/**
  * Predicted lengths for the language model: ABINet's `_get_length` (first position whose argmax is the null
  * class, plus 1; 0 when none is) clamped to [2, T]. Read back from the logits, so no gradient path runs
  * through the (non-differentiable) argmax into the masks.
@@ -119,7 +135,6 @@ export class BCNLanguage {
   readonly queryPe: tf.Variable;
   readonly layers: BcnDecoderLayer[];
   readonly cls: Linear;
-  readonly #location: tf.Tensor2D;
 
   constructor(scope: Scope, readonly config: BcnConfig) {
     const { dModel: d, positions: t, numClasses } = config;
@@ -130,7 +145,6 @@ export class BCNLanguage {
     const layers = scope.child("model").child("layers");
     this.layers = Array.from({ length: config.numLayers }, (_, i) => new BcnDecoderLayer(layers.child(i), config));
     this.cls = new Linear(scope.child("cls"), d, numClasses);
-    this.#location = tf.keep(tf.tensor2d(locationMask(t), [t, t]));
   }
 
   /**
@@ -147,20 +161,17 @@ export class BCNLanguage {
     const input = this.config.detach ? stopGradient(tokens) : tokens;
     const pe = tf.reshape(this.tokenPe, [1, t, d]);
     const memory = dropout(tf.add(this.proj.apply(input), pe) as tf.Tensor3D, this.config.dropout, ctx);
-    // The query stream is the positional table alone (pos_encoder has no dropout in ABINet).
-    const query = tf.tile(tf.reshape(this.queryPe, [1, t, d]), [b, 1, 1]) as tf.Tensor3D;
-    const padding = tf.tensor2d(paddingMask(lengths, t), [b, t]);
-    // [B, 1, 1, S] + [1, 1, T, S] → [B, H, T, S] → [B·H, T, S].
-    const mask = tf.reshape(
-      tf.tile(tf.add(tf.reshape(padding, [b, 1, 1, t]), tf.reshape(this.#location, [1, 1, t, t])), [1, nhead, 1, 1]),
-      [b * nhead, t, t],
-    );
+    // The query stream is the positional table alone (pos_encoder has no dropout in ABINet), the same for every
+    // sample: broadcast by a multiply (wasm's Tile kernel is slow).
+    const query = tf.mul(tf.ones([b, 1, 1]), tf.reshape(this.queryPe, [1, t, d])) as tf.Tensor3D;
+    // Location + padding mask per (sample, head), built as plain data from the known lengths.
+    const mask = tf.tensor3d(attentionMask(lengths, t, nhead), [b * nhead, t, t]);
     let x = query;
     for (const layer of this.layers) x = layer.apply(x, memory, mask, ctx);
     return { feature: x, logits: this.cls.apply(x) };
   }
 
   dispose(): void {
-    this.#location.dispose();
+    // Nothing beyond the variables, which the ParamStore owns.
   }
 }

@@ -8,6 +8,7 @@ import { ParamStore } from "../nn/params.ts";
 import { loadStateDict, stateDict } from "../nn/state.ts";
 import { BaseAlignment } from "./alignment.ts";
 import {
+  attentionMask,
   type BcnConfig,
   BCNLanguage,
   languageLengths,
@@ -133,6 +134,11 @@ Deno.test("masks: location mask blocks only the diagonal, padding mask keys ≥ 
   assert.deepEqual([...locationMask(3)], [MASKED, 0, 0, 0, MASKED, 0, 0, 0, MASKED]);
   assert.deepEqual([...paddingMask([2, 3, 1], 3)], [0, 0, MASKED, 0, 0, 0, 0, MASKED, MASKED]);
   assert.deepEqual([...lengthMask(Int32Array.of(2, 0, 5), 3)], [1, 1, 0, 0, 0, 0, 1, 1, 1]);
+  // [B·H, T, T] with B = 2 (lengths 2, 3), H = 2, T = 3: location + padding, repeated per head.
+  const M = MASKED;
+  const len2 = [M, 0, M, 0, M, M, 0, 0, M];
+  const len3 = [M, 0, 0, 0, M, 0, 0, 0, M];
+  assert.deepEqual([...attentionMask([2, 3], 3, 2)], [...len2, ...len2, ...len3, ...len3]);
 });
 
 const MICRO: BcnConfig = { ...FULL_BCN, dModel: 16, nhead: 2, ffn: 32, numLayers: 2, positions: 6, numClasses: 5 };
