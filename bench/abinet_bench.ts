@@ -9,7 +9,7 @@
  * step). STRATA_BENCH_STEPS (default 2) timed steps after one warm-up, median; STRATA_BACKEND forces a backend.
  */
 import "../models/mod.ts";
-import { resolveLanguageModel } from "../models/abinet/abinet_config.ts";
+import { type LanguagePreset, resolveLanguageModel } from "../models/abinet/abinet_config.ts";
 import { AbinetLanguageModel } from "../models/abinet/language_model.ts";
 import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import { charsetFor } from "../data/charset.ts";
@@ -92,7 +92,7 @@ export async function main(): Promise<void> {
   const words = englishWords();
   console.log("\n| BCN preset | words per batch | words/s |\n| --- | --- | --- |");
   for (const preset of presets.filter((p) => p !== "full")) {
-    const arch = resolveLanguageModel({ preset });
+    const arch = resolveLanguageModel({ preset: preset as LanguagePreset });
     const lm = new AbinetLanguageModel(arch, 1, charset.numClasses);
     const batches = (s: number) => {
       const rng = new Rng(s + 1);
