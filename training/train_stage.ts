@@ -188,9 +188,13 @@ function checkConsistency(arch: Record<string, unknown>, p: TrainParams): void {
     ["width", p.data.image.width, "data.image.width"],
     ["in_channels", p.data.image.channels, "data.image.channels"],
   ];
-  for (const [key, want, where] of pairs) {
-    if (key in arch && arch[key] !== want) {
-      throw new Error(`architecture.${key} is ${arch[key]} but ${where} is ${want}; they must agree`);
+  // A composite model (abinet) keeps its image and length fields in its vision config.
+  const vision = arch.vision !== null && typeof arch.vision === "object" ? arch.vision as Record<string, unknown> : {};
+  for (const [prefix, config] of [["", arch], ["vision.", vision]] as const) {
+    for (const [key, want, where] of pairs) {
+      if (key in config && config[key] !== want) {
+        throw new Error(`architecture.${prefix}${key} is ${config[key]} but ${where} is ${want}; they must agree`);
+      }
     }
   }
 }

@@ -112,3 +112,27 @@ Deno.test("abinet tiny: abinet_vision + pretrain_lm → abinet train → evaluat
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("abinet: the vision config's image size must agree with the data params", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lmdb = join(dir, "demo");
+    await makeDemoLmdb(lmdb);
+    const params = trainKind.params.parse({
+      model: "abinet",
+      architecture: { vision: { preset: "micro", image_height: 16, image_width: 64 } },
+      steps: 1,
+      batch_size: 2,
+      backend: "wasm",
+    }, []);
+    const ctx = fakeContext({
+      params,
+      inputs: { train: [resolved(lmdb, "demo")] },
+      workDir: dir,
+      scratch: join(dir, "s"),
+    });
+    await assert.rejects(trainKind.run(ctx), /architecture\.vision\.image_height is 16 but data\.image\.height is 32/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
