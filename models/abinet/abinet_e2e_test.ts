@@ -136,3 +136,43 @@ Deno.test("abinet: the vision config's image size must agree with the data param
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("abinet micro: an interrupted run (label smoothing on) resumes to the same weights, bit for bit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lmdb = join(dir, "demo");
+    await makeDemoLmdb(lmdb);
+    const params = trainKind.params.parse({
+      model: "abinet",
+      architecture: {
+        vision: { preset: "micro", num_layers: 1 },
+        language: { preset: "micro" },
+        iter_size: 2,
+        label_smoothing: 0.1,
+      },
+      batch_size: 3,
+      steps: 4,
+      lr: 1e-3,
+      checkpoint_every: 2,
+      log_every: 1,
+      backend: "wasm",
+    }, []);
+    const inputs = { train: [resolved(lmdb, "demo")] };
+    const run = (name: string, scratch: string, progress?: (m: string) => void) =>
+      trainKind.run(fakeContext({ params, inputs, workDir: join(dir, name), scratch: join(dir, scratch), progress }));
+    await run("a", "sa");
+    await assert.rejects(
+      run("b", "sb", (m) => {
+        if (m.startsWith("step 3/")) throw new Error("simulated crash");
+      }),
+      /simulated crash/,
+    );
+    const resumed = await run("c", "sb");
+    assert.equal(resumed?.summary?.resumed_from, 2);
+    const a = await readCheckpoint(join(dir, "a", "outputs", "model", "last.safetensors"));
+    const c = await readCheckpoint(join(dir, "c", "outputs", "model", "last.safetensors"));
+    for (const [k, t] of a.file.tensors) assert.deepEqual(c.file.tensors.get(k)!.data, t.data, `tensor ${k}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

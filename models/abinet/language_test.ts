@@ -187,3 +187,17 @@ Deno.test("stopGradient: identity forward, zero gradient", async () => {
   assert.deepEqual([...grads[x.name].dataSync()], [1, 1, 1]);
   tf.dispose([x, value, ...Object.values(grads)]);
 });
+
+Deno.test("loss targets: one-hot, or ABINet's random smoothing (rows sum to 1, the label keeps ≥ 1 − factor)", () => {
+  assert.deepEqual([...smoothedTargets(Int32Array.of(2, 0), 3, 0, Math.random)], [0, 0, 1, 1, 0, 0]);
+  let state = 1;
+  const random = () => (state = (state * 16807) % 2147483647) / 2147483647;
+  const t = smoothedTargets(Int32Array.of(1, 4, 0), 5, 0.1, random);
+  for (let r = 0; r < 3; r++) {
+    const row = [...t.slice(r * 5, r * 5 + 5)];
+    assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+    assert.ok(row[[1, 4, 0][r]] >= 0.9 - 1e-6);
+    assert.ok(row.some((x, c) => c !== [1, 4, 0][r] && x > 0), "noise on the other classes");
+  }
+  assert.throws(() => smoothedTargets(Int32Array.of(5), 5, 0, Math.random), /label 5/);
+});
