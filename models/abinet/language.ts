@@ -155,7 +155,9 @@ export class BCNLanguage {
     const { dModel: d, positions: t, nhead } = this.config;
     const [b, tt, c] = tokens.shape;
     if (tt !== t || c !== this.config.numClasses) {
-      throw new Error(`models/abinet/language.ts: tokens [${tokens.shape}], the model expects [B, ${t}, ${c}]`);
+      throw new Error(
+        `models/abinet/language.ts: tokens [${tokens.shape}], the model expects [B, ${t}, ${this.config.numClasses}]`,
+      );
     }
     if (lengths.length !== b) throw new Error(`models/abinet/language.ts: ${lengths.length} lengths for ${b} samples`);
     const input = this.config.detach ? stopGradient(tokens) : tokens;
