@@ -9,15 +9,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { activateTorch, type TorchDeviceInfo } from "./torch/mod.ts";
 import { useWasm, wasmKernelSet } from "./wasm.ts";
+import { BACKEND_CHOICES as FORCEABLE, BACKEND_ORDER, type BackendName } from "./names.ts";
 
 // tfjs's console banners ("looks like you are running TensorFlow.js in Node.js") would land in every
 // stage log; strata reports the backend it chose itself.
 tf.env().set("PROD", true);
 
-export const BACKEND_ORDER = ["torch-cuda", "tensorflow", "torch-cpu", "wasm", "webgpu", "cpu"] as const;
-export type BackendName = typeof BACKEND_ORDER[number];
-/** Names `force` accepts: the candidates, plus "torch" for the best torch device. */
-export const FORCEABLE = [...BACKEND_ORDER, "torch"] as const;
+export { BACKEND_ORDER, type BackendName, FORCEABLE };
 
 export interface SelectedBackend {
   /** tfjs's name of the backend now current: "torch", "tensorflow", "webgpu", "wasm" or "cpu". */

@@ -3,6 +3,7 @@
  * label protocol. Writes `metrics` (metrics.json) and `predictions` (JSONL); formats in training/README.md.
  * tfjs and the models are imported lazily.
  */
+import { BACKEND_CHOICES } from "../backend/names.ts";
 import { badInputSchema, protocolSchema } from "../data/params.ts";
 import type { Protocol } from "../data/charset.ts";
 import * as s from "../pipeline/schema.ts";
@@ -24,7 +25,7 @@ const base = s.object({
   limit: s.integer({ min: 1, optional: true, description: "score only the first N usable samples of each set" }),
   bad_input: badInputSchema,
   backend: s.string({
-    enum: ["tensorflow", "webgpu", "wasm", "cpu"] as const,
+    enum: BACKEND_CHOICES,
     optional: true,
     description: "force a tfjs backend (default: automatic selection)",
   }),

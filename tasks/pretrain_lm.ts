@@ -5,6 +5,7 @@
  * input (any text file, split on white space). Emits a checkpoint (family `abinet_language`) that an `abinet`
  * train stage takes as its `init_language` input. tfjs and the models are imported lazily.
  */
+import { BACKEND_CHOICES } from "../backend/names.ts";
 import { protocolSchema } from "../data/params.ts";
 import type { Protocol } from "../data/charset.ts";
 import { type LanguageModelConfig, languageModelSchema } from "../models/abinet/abinet_config.ts";
@@ -65,7 +66,7 @@ const base = s.object({
   checkpoint_every: s.integer({ min: 1, default: 200 }),
   log_every: s.integer({ min: 1, default: 10 }),
   backend: s.string({
-    enum: ["tensorflow", "webgpu", "wasm", "cpu"] as const,
+    enum: BACKEND_CHOICES,
     optional: true,
     description: "force a tfjs backend (default: automatic selection)",
   }),

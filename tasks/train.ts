@@ -4,6 +4,7 @@
  * tfjs, the model families and the data code are imported lazily (inside `environment` and `run`) so that
  * loading the engine stays fast.
  */
+import { BACKEND_CHOICES } from "../backend/names.ts";
 import { builtinConfigSchema, builtinFamilies } from "../models/config_schemas.ts";
 import { getModelFamily, modelFamilies } from "../models/recognizer.ts";
 import { type KeyPath, SchemaError } from "../pipeline/schema.ts";
@@ -28,7 +29,7 @@ const fields = {
   checkpoint_every: s.integer({ min: 1, default: 200, description: "resumable checkpoint every N steps" }),
   log_every: s.integer({ min: 1, default: 10, description: "a curve line every N steps" }),
   backend: s.string({
-    enum: ["tensorflow", "webgpu", "wasm", "cpu"] as const,
+    enum: BACKEND_CHOICES,
     optional: true,
     description: "force a tfjs backend (default: automatic selection)",
   }),

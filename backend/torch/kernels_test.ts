@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { currentBuild } from "./build.ts";
 import { activateTorch, TORCH_KERNELS, torchBackend } from "./mod.ts";
-import { fusedBatchNormTrain, fusedLayerNorm } from "./fused.ts";
+import { deviceDropoutMask, fusedBatchNormTrain, fusedLayerNorm } from "./fused.ts";
 
 const build = await currentBuild();
 const SKIP = build ? "" : " (SKIPPED: the libtorch shim is not built; run `deno task setup` with libtorch installed)";
@@ -425,6 +425,24 @@ Deno.test(`torch fused LayerNorm / BatchNorm match the composed ops, with gradie
     ref.forEach((r, k) => close(`${kind} part ${k}`, got[k], r, 1e-4));
   }
   await tf.setBackend("cpu");
+});
+
+Deno.test(`torch dropout masks: drawn on the device, deterministic per seed, scaled by 1/(1 − rate)${SKIP}`, {
+  ignore: !build,
+}, async () => {
+  await activateTorch("cpu");
+  const a = deviceDropoutMask([200, 50], 0.25, 42)!;
+  const b = deviceDropoutMask([200, 50], 0.25, 42)!;
+  const c = deviceDropoutMask([200, 50], 0.25, 43)!;
+  const [av, bv, cv] = await Promise.all([a.data(), b.data(), c.data()]);
+  assert.deepEqual(av, bv, "same seed, same mask");
+  assert.notDeepEqual(av, cv, "another seed, another mask");
+  const kept = Array.from(av).filter((v) => v !== 0);
+  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6));
+  assert.ok(Math.abs(kept.length / av.length - 0.75) < 0.03, `kept ${kept.length} of ${av.length}`);
+  tf.dispose([a, b, c]);
+  await tf.setBackend("cpu");
+  assert.equal(deviceDropoutMask([2], 0.5, 1), undefined, "other backends draw their own masks");
 });
 
 Deno.test(`torch backend: reads, memory accounting, errors name the call${SKIP}`, { ignore: !build }, async () => {

@@ -950,8 +950,11 @@ st_t st_adam_clip(const st_t* hp, const st_t* hg, const st_t* hm, const st_t* hv
 st_t st_dropout_mask(const int32_t* shape, int rank, double rate, uint64_t seed) {
   return guard([&] {
     auto gen = at::globalContext().defaultGenerator(g_device);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_current_seed(seed);
+    {
+      // Released before bernoulli_, which takes the same (non-recursive) generator lock itself.
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(seed);
+    }
     auto keep = at::empty(dims(shape, rank), options(ST_F32)).bernoulli_(1 - rate, gen);
     return keep * (1.0 / (1 - rate));
   });
