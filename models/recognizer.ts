@@ -11,6 +11,14 @@ export interface RecognizerOutput {
   logits: tf.Tensor3D;
 }
 
+/** Inference-time decoding options (strhub's `decode_ar` / `refine_iters`); families list the ones they honour. */
+export interface PredictOptions {
+  /** Autoregressive (true) or non-autoregressive (false) decoding. */
+  decodeAr?: boolean;
+  /** Iterative refinement passes after the first decoding. */
+  refineIters?: number;
+}
+
 export interface TrainingLoss {
   /** The scalar to minimise. */
   loss: tf.Scalar;
@@ -35,8 +43,10 @@ export interface Recognizer {
   readonly weights: Map<string, tf.Variable>;
   /** Non-trainable state (BatchNorm running statistics) by name. */
   readonly buffers: Map<string, tf.Variable>;
-  /** Eval-mode forward on NHWC images. */
-  predict(images: tf.Tensor4D): RecognizerOutput;
+  /** The `PredictOptions` this family honours, as evaluate / read params (`decode_ar`, `refine_iters`). */
+  readonly decodingParams?: readonly ("decode_ar" | "refine_iters")[];
+  /** Eval-mode forward on NHWC images; families without decoding options ignore `opts`. */
+  predict(images: tf.Tensor4D, opts?: PredictOptions): RecognizerOutput;
   /** Train-mode loss for one batch; called inside the optimiser's gradient scope. */
   trainingLoss(batch: Batch, images: tf.Tensor4D, ctx: TrainingContext): TrainingLoss;
   dispose(): void;
