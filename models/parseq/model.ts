@@ -71,6 +71,14 @@ export interface PlmResult {
   logits?: tf.Tensor4D;
 }
 
+/** Row-major argmax over the last axis, read back (the tensor is freed). */
+function argmaxData(t: tf.Tensor): Int32Array {
+  const arg = tf.argMax(t, -1);
+  const data = arg.dataSync() as Int32Array;
+  arg.dispose();
+  return data;
+}
+
 export class ParseqNet {
   readonly posQueries: tf.Variable;
   readonly encoder: VitEncoder;
@@ -188,7 +196,7 @@ export class ParseqNet {
         );
         parts.push(pI);
         if (j < steps) {
-          const next = tf.tidy(() => tf.argMax(pI, -1)).dataSync() as Int32Array; // [B, 1]
+          const next = argmaxData(pI); // [B, 1]
           for (let r = 0; r < b; r++) {
             tgtIn[r * steps + j] = next[r];
             if (next[r] === this.ids.eos) hasEos[r] = 1;
@@ -209,7 +217,7 @@ export class ParseqNet {
       const cloze = clozeMask(steps);
       for (let it = 0; it < o.refineIters; it++) {
         const len = logits.shape[1]; // tokens fed back: BOS + argmax of all but the last position
-        const arg = tf.tidy(() => tf.argMax(logits, -1)).dataSync() as Int32Array;
+        const arg = argmaxData(logits);
         const ids = new Int32Array(b * len);
         const padding = new Uint8Array(b * len);
         for (let r = 0; r < b; r++) {
