@@ -18,6 +18,7 @@ export interface EvaluateParams {
   decode_ar?: boolean;
   refine_iters?: number;
   rotation?: number[];
+  cost: boolean;
 }
 
 /** A rotation angle: 0, 90, 180 or 270 (degrees counter-clockwise, as strhub's `--rotation`). */
@@ -56,6 +57,11 @@ const base = s.object({
     min: 0,
     optional: true,
     description: "iterative refinement passes (parseq); default: the model's",
+  }),
+  cost: s.boolean({
+    default: false,
+    description:
+      "also measure parameters, FLOPs per module and ms/image at batch 1 (training/cost.ts) as metrics params_m, gflops, ms_per_image",
   }),
   rotation: s.array(rotationSchema, {
     minItems: 1,

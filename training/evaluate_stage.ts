@@ -9,6 +9,7 @@ import { openEvalData } from "./data.ts";
 import { evaluateModel, type Rotation } from "./evaluation.ts";
 import { combineMetrics, type TextMetrics } from "./metrics.ts";
 import { predictOptions } from "./predict.ts";
+import { costTable, measureCost, type ModelCost } from "./cost.ts";
 import { filteringCounts, type FilteringRow, filteringTable, strhubTable } from "./strhub_table.ts";
 
 export const METRICS_FORMAT = "strata-metrics-v1";
@@ -30,6 +31,19 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   const { model, meta } = await loadRecognizer(checkpointPath);
   const decoding = predictOptions(model, p, ctx.stageId);
   const rotations = (p.rotation ?? [0]) as Rotation[];
+  let cost: ModelCost | undefined;
+  if (p.cost) {
+    ctx.progress("measuring parameters, FLOPs and latency");
+    cost = await measureCost(model, [meta.data.height, meta.data.width, meta.data.channels], { decoding });
+  }
+  // Model-level costs repeated in every row, so report tables can show them beside the accuracies.
+  const costFields = cost
+    ? {
+      params_m: cost.modules[0].parameters / 1e6,
+      gflops: cost.modules[0].flops / 1e9,
+      ms_per_image: cost.secondsPerImage * 1000,
+    }
+    : {};
   const modelCharset = charsetFor(meta.data.protocol as Protocol);
   const protocol = charsetFor(p.protocol);
   const image = {
@@ -82,7 +96,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
             if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error("evaluation aborted");
           }, { predict: decoding, rotation });
           await flush();
-          results.push({ name: rowName, stage: input.stageId, dataset: name, rotation, ...metrics });
+          results.push({ name: rowName, stage: input.stageId, dataset: name, rotation, ...metrics, ...costFields });
           ctx.log(
             `${rowName}: ${metrics.samples} samples, word accuracy ${metrics.word_accuracy.toFixed(4)}, ` +
               `CCR ${metrics.ccr.toFixed(4)}`,
@@ -100,6 +114,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   await Deno.rename(tmp, predictionsPath);
   // Combined over the data sets at one rotation, as strhub's table: the first rotation listed (0 by default).
   const byRotation = new Map(rotations.map((r) => [r, combineMetrics(results.filter((x) => x.rotation === r))]));
+  for (const [r, m] of byRotation) byRotation.set(r, { ...m, ...costFields });
   const combined = byRotation.get(rotations[0])!;
   const tables = rotations.map((r) => {
     const title = rotations.length > 1 || r !== 0 ? `### Rotation ${r}°\n\n` : "";
@@ -114,6 +129,16 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
     `## ${meta.model_family} (${modelInput.stageId}), protocol ${p.protocol}${decodingNote ? `, ${decodingNote}` : ""}`,
     "",
     ...tables.flatMap((t) => [t, ""]),
+    ...(cost
+      ? [
+        "### Cost (batch 1)",
+        "",
+        costTable(cost),
+        "",
+        `${(cost.secondsPerImage * 1000).toFixed(1)} ms/image on ${backend.name}`,
+        "",
+      ]
+      : []),
     "### Label filtering per data set",
     "",
     filteringTable(filtering),
@@ -145,6 +170,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
       ? { decode_ar: decoding.decodeAr ?? null, refine_iters: decoding.refineIters ?? null }
       : null,
     rotations,
+    cost: cost ?? null,
     datasets: results,
     combined,
     combined_by_rotation: Object.fromEntries(byRotation),

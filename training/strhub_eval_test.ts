@@ -45,6 +45,7 @@ Deno.test("evaluate: parseq trained by the train stage, strhub table, decoding p
       decode_ar: false,
       refine_iters: 2,
       rotation: [0, 180],
+      cost: true,
     }, []) as EvaluateParams;
     const ctx = fakeContext({
       params,
@@ -67,7 +68,12 @@ Deno.test("evaluate: parseq trained by the train stage, strhub table, decoding p
     assert.equal(metrics.filtering[0].stored, 6);
     assert.equal(metrics.combined.samples, 8);
     assert.equal(metrics.combined_by_rotation["180"].samples, 8);
+    // cost: true — model-level costs in metrics.json and in every row (for report tables).
+    assert.equal(metrics.cost.modules.map((m: { module: string }) => m.module).join(), "model,encoder,decoder,head");
+    assert.equal(metrics.cost.modules[0].parameters, metrics.datasets[0].params_m * 1e6);
+    assert.ok(metrics.combined.gflops > 0 && metrics.datasets[3].ms_per_image > 0);
     const table = await Deno.readTextFile(join(out, "table"));
+    assert.match(table, /### Cost \(batch 1\)/);
     assert.match(table, /\| Dataset \| # samples \| Accuracy \| 1 - NED \| Confidence \| Label Length \|/);
     assert.match(table, /### Rotation 180°/);
     assert.match(table, /\| iiit5k@180 \| 4 \|/);
