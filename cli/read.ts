@@ -142,7 +142,7 @@ export async function main(args: string[], print: (line: string) => void = conso
         height: d.height,
         width: d.width,
         channels: d.channels as 1 | 3,
-        normalize: d.normalize as "imagenet" | "unit",
+        normalize: d.normalize as "imagenet" | "unit" | "symmetric",
       };
       const charset = charsetFor(d.protocol as 36 | 62 | 94);
       const per = d.height * d.width * d.channels;

@@ -50,7 +50,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
     height: meta.data.height,
     width: meta.data.width,
     channels: meta.data.channels,
-    normalize: meta.data.normalize as "imagenet" | "unit",
+    normalize: meta.data.normalize as "imagenet" | "unit" | "symmetric",
   };
   const notes: string[] = [];
   const names = new Map<string, number>();
