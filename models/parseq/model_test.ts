@@ -278,3 +278,47 @@ Deno.test("parseq: presets' parameter counts (small = strhub's PARSeq-S, 23.8 M 
   ok(counts.tiny > 5.9e6 && counts.tiny < 6.2e6, `tiny ${counts.tiny}`);
   ok(counts.micro < 0.25e6, `micro ${counts.micro}`);
 });
+
+Deno.test("parseq: Adam steps on one batch lower the PLM loss; steps and predict leak no tensors", async () => {
+  await useWasm();
+  const { makeTrainStep } = await import("../../training/loop.ts");
+  const { Adam } = await import("../../training/adam.ts");
+  const { charsetFor } = await import("../../data/charset.ts");
+  const model = new ParseqModel(
+    resolveConfig({ preset: "micro", embed_dim: 32, image_height: 16, image_width: 64 }),
+    3,
+    37,
+  );
+  const optimizer = new Adam(model.weights);
+  const cs = charsetFor(36);
+  const texts = ["street", "ab", "parseq", "x9"];
+  const labels = new Int32Array(4 * 26);
+  texts.forEach((t, i) => labels.set(cs.encode(t), i * 26));
+  let s = 1;
+  const images = Float32Array.from(
+    { length: 4 * 16 * 64 * 3 },
+    () => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1,
+  );
+  const batch = {
+    images,
+    shape: [4, 16, 64, 3] as [number, number, number, number],
+    labels,
+    lengths: Int32Array.from(texts, (t) => t.length + 1),
+    texts,
+    indices: [1, 2, 3, 4],
+  };
+  const step = makeTrainStep(model, optimizer, 20, 1);
+  const losses: number[] = [];
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 30; i++) losses.push((await step(batch, i, 3e-3)).loss);
+  assertEquals(tf.memory().numTensors, before);
+  console.log(`parseq PLM loss on one batch: ${losses[0].toFixed(3)} → ${losses[29].toFixed(3)} after 30 Adam steps`);
+  ok(losses[29] < 0.5 * losses[0], `loss ${losses[0]} → ${losses[29]}`);
+  const x = tf.tensor4d(images, batch.shape);
+  const n = tf.memory().numTensors;
+  for (const decodeAr of [true, false]) model.predict(x, { decodeAr, refineIters: 2 }).logits.dispose();
+  assertEquals(tf.memory().numTensors, n);
+  x.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
