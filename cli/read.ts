@@ -1,5 +1,6 @@
 /**
- * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…`
+ * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar true|false]
+ *   [--refine-iters N] [--rotation DEG] IMAGES…``
  *
  * Recognises the text in images with a strata checkpoint and prints one line per image:
  * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
@@ -10,12 +11,16 @@ import { basename, dirname, join } from "node:path";
 
 const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
 
-const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…
+const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar B]
+                       [--refine-iters N] [--rotation DEG] IMAGES…
 
 Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
   --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
   --batch-size N      images per forward pass (default 64)
+  --decode-ar B       true: autoregressive, false: one parallel pass (parseq; default: the model's)
+  --refine-iters N    iterative refinement passes (parseq; default: the model's)
+  --rotation DEG      rotate the images 0, 90, 180 or 270 degrees counter-clockwise first
   IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
 
 async function isDir(path: string): Promise<boolean> {
@@ -73,6 +78,9 @@ export async function main(args: string[], print: (line: string) => void = conso
   let checkpoint: string | undefined;
   let backend: string | undefined;
   let batchSize = 64;
+  let decodeAr: boolean | undefined;
+  let refineIters: number | undefined;
+  let rotation = 0;
   const inputs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -90,7 +98,19 @@ export async function main(args: string[], print: (line: string) => void = conso
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
       else if (a === "--batch-size") batchSize = Number(value());
-      else if (a === "--") continue;
+      else if (a === "--decode-ar") {
+        const v = value();
+        if (v !== "true" && v !== "false") throw new Error(`--decode-ar takes true or false, got ${v}`);
+        decodeAr = v === "true";
+      } else if (a === "--refine-iters") {
+        refineIters = Number(value());
+        if (!(Number.isInteger(refineIters) && refineIters >= 0)) {
+          throw new Error(`--refine-iters takes an integer ≥ 0`);
+        }
+      } else if (a === "--rotation") {
+        rotation = Number(value());
+        if (![0, 90, 180, 270].includes(rotation)) throw new Error(`--rotation takes 0, 90, 180 or 270`);
+      } else if (a === "--") continue;
       else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
       else inputs.push(a);
     } catch (e) {
@@ -109,18 +129,20 @@ export async function main(args: string[], print: (line: string) => void = conso
     const tf = await import("@tensorflow/tfjs");
     const { prepareBackend } = await import("../training/backend.ts");
     const { loadRecognizer } = await import("../training/checkpoint.ts");
-    const { recognize } = await import("../training/predict.ts");
+    const { predictOptions, recognize } = await import("../training/predict.ts");
+    const { rotateImages } = await import("../training/evaluation.ts");
     const { charsetFor } = await import("../data/charset.ts");
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
     const { model, meta } = await loadRecognizer(path);
     try {
+      const decoding = predictOptions(model, { decode_ar: decodeAr, refine_iters: refineIters }, "read");
       const d = meta.data;
       const spec = {
         height: d.height,
         width: d.width,
         channels: d.channels as 1 | 3,
-        normalize: d.normalize as "imagenet" | "unit",
+        normalize: d.normalize as "imagenet" | "unit" | "symmetric",
       };
       const charset = charsetFor(d.protocol as 36 | 62 | 94);
       const per = d.height * d.width * d.channels;
@@ -134,12 +156,13 @@ export async function main(args: string[], print: (line: string) => void = conso
           });
           normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, k * per);
         }
-        const x = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        const raw = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        const x = rotation ? rotateImages(raw, rotation as 90 | 180 | 270) : raw;
         try {
-          const rec = await recognize(model, x, charset);
+          const rec = await recognize(model, x, charset, decoding);
           for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
         } finally {
-          x.dispose();
+          tf.dispose([raw, x]);
         }
       }
     } finally {

@@ -35,6 +35,10 @@ export const METRICS: Readonly<Record<string, { label: string; better: "higher" 
     mean_confidence: { label: "Confidence", better: null },
     mean_label_length: { label: "Label length", better: null, digits: 2 },
     count: { label: "Count", better: null, digits: 0 },
+    // Model costs (evaluate `cost: true`), the same in every data set row.
+    params_m: { label: "Params (M)", better: "lower", digits: 2 },
+    gflops: { label: "GFLOPs", better: "lower", digits: 3 },
+    ms_per_image: { label: "ms/image", better: "lower", digits: 1 },
   };
 export const METRIC_NAMES = Object.keys(METRICS);
 
