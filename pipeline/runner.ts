@@ -13,6 +13,7 @@ import {
   type InputComponent,
   type KeyComponents,
   keyOf,
+  outputMtimes,
   removeQuietly,
 } from "./cache.ts";
 import { codeDigest } from "./code.ts";
@@ -174,6 +175,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
 
   const outcomes = new Map<string, Promise<Outcome>>();
+  /** Instances recomputed because their entry (or an upstream one) was damaged. */
+  const rederived = new Set<string>();
   const process = (inst: Instance): Promise<Outcome> =>
     processInner(inst).catch((e) => {
       const msg = (e as Error)?.message ?? String(e);
@@ -270,15 +273,27 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     };
     const key = keyOf(comps);
     const keyed: Outcome = { ...base, key, components: comps, codeFiles: code.files, entryDir: cache.entryDir(key) };
-    const forced = !!opts.forceAll || matches(inst, opts.force ?? []);
+    let forced = !!opts.forceAll || matches(inst, opts.force ?? []);
+    // An upstream entry found damaged was re-derived in this run: what was computed from it may have read the
+    // bad bytes (the key holds the digests as recorded, not as read), so it is recomputed too.
+    const tainted = inst.deps.filter((d) => rederived.has(d));
+    if (tainted.length && !forced) {
+      forced = true;
+      line(`strata: recompute ${inst.id}: upstream ${tainted.join(", ")} was re-derived from a damaged cache entry`);
+    }
+    let damaged: string | undefined;
 
     if (!forced) {
       let manifest = cache.readManifest(key);
-      if (manifest && opts.verify && !dry) {
-        const bad = await cache.verify(key);
-        if (bad) {
-          line(`strata: corrupt cache entry for ${inst.id} (${bad}); recomputing`);
-          cache.remove(key);
+      if (manifest) {
+        // Always: sizes and mtimes (cheap). With --verify: every byte.
+        damaged = await cache.quickCheck(key, manifest);
+        if (!damaged && opts.verify && !dry) damaged = await cache.verify(key);
+        if (damaged) {
+          if (!dry) {
+            line(`strata: damaged cache entry for ${inst.id} (${damaged}); recomputing`);
+            cache.remove(key);
+          }
           manifest = undefined;
         }
       }
@@ -286,10 +301,15 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     }
     if (dry) {
       const prev = prevLock?.stages[inst.id];
-      let reasons = forced ? ["forced"] : explainChange(prev, comps, code.files);
+      let reasons = forced
+        ? [tainted.length ? `upstream ${tainted.join(", ")} re-derived` : "forced"]
+        : damaged
+        ? [`damaged cache entry: ${damaged}`]
+        : explainChange(prev, comps, code.files);
       if (reasons.length === 0) reasons = ["cache entry missing (removed by gc?)"];
       return { ...keyed, state: "stale", reasons };
     }
+    const rederive = forced && tainted.length > 0 || !!damaged;
 
     await slots.acquire(inst.kind.resources ?? []);
     try {
@@ -300,7 +320,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
           const manifest = cache.readManifest(key);
           if (manifest) return finish({ ...keyed, state: "cached", manifest }, inst);
         }
-        return await compute(inst, keyed, comps, inputs);
+        const o = await compute(inst, keyed, comps, inputs);
+        if (rederive && o.state === "ran") rederived.add(inst.id);
+        return o;
       } finally {
         release();
       }
@@ -434,7 +456,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const seconds = (finished.getTime() - started.getTime()) / 1000;
     const fresh = new DigestCache(undefined);
     const outputs: Record<string, ContentDigest> = {};
-    for (const name of Object.keys(inst.kind.outputs)) outputs[name] = await contentDigest(join(outDir, name), fresh);
+    const mtimes: Record<string, number[]> = {};
+    for (const name of Object.keys(inst.kind.outputs)) {
+      outputs[name] = await contentDigest(join(outDir, name), fresh);
+      mtimes[name] = outputMtimes(join(outDir, name), outputs[name]);
+    }
     const manifest: EntryManifest = {
       version: 1,
       key,
@@ -444,6 +470,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       summary: (result && result.summary) ?? {},
       notes: (result && result.notes) ?? [],
       timings: { started: started.toISOString(), finished: finished.toISOString(), seconds },
+      mtimes,
     };
     cache.writeEntryFiles(tmp, manifest);
     cache.commit(tmp, key);

@@ -248,15 +248,74 @@ Deno.test("failures block dependents and leave no entry but keep scratch; --forc
   const r4 = await runIn(root, "e.yaml", kinds, { only: ["b"] });
   assert.deepEqual(r4.outcomes.map((o) => [o.id, o.state]), [["a", "cached"], ["b", "cached"]]);
 
-  // --verify finds a corrupted entry and recomputes it.
+  // --verify finds a corrupted entry (same size, same mtime: invisible to the cheap check) and recomputes it.
   const cKey = keyOfStage(r3, "c");
-  Deno.writeTextFileSync(join(cache.entryDir(cKey), "outputs/out"), "tampered\n");
+  tamper(join(cache.entryDir(cKey), "outputs/out"));
   const r5 = await runIn(root, "e.yaml", kinds, { only: ["c"] });
   assert.equal(stateOf(r5, "c"), "cached");
   const r6 = await runIn(root, "e.yaml", kinds, { only: ["c"], verify: true });
   assert.equal(stateOf(r6, "c"), "ran");
-  assert.ok(r6.lines.some((l) => l.includes("corrupt cache entry for c")));
+  assert.ok(r6.lines.some((l) => l.includes("damaged cache entry for c")));
   assert.equal(Deno.readTextFileSync(join(cache.entryDir(cKey), "outputs/out")), "1\n");
+  Deno.removeSync(root, { recursive: true });
+});
+
+/** Flips the first byte of a file, keeping its size and mtime (what only a full re-hash can see). */
+function tamper(path: string): void {
+  const st = Deno.statSync(path);
+  const bytes = Deno.readFileSync(path);
+  bytes[0] ^= 0x01;
+  Deno.chmodSync(path, 0o644);
+  Deno.writeFileSync(path, bytes);
+  Deno.utimeSync(path, st.atime ?? st.mtime!, st.mtime!);
+}
+
+Deno.test("class 1: a damaged cached output never feeds a downstream stage, with or without --verify", async () => {
+  const root = tempProject();
+  write(
+    root,
+    "e.yaml",
+    "stages:\n  g: { kind: r_gen, params: { n: 4 } }\n  s: { kind: r_sum, inputs: { xs: g.out } }\n",
+  );
+  const kinds = [gen(), sum];
+  const cache = new Cache(join(root, ".strata/cache"));
+  const r1 = await runIn(root, "e.yaml", kinds);
+  assert.ok(r1.ok);
+  const g = join(cache.entryDir(keyOfStage(r1, "g")), "outputs/out");
+  const sReadme = () => Deno.readTextFileSync(join(cache.entryDir(keyOfStage(r1, "s")), "outputs/report/README.md"));
+
+  // A deleted output file is seen without --verify: g is re-derived, and s (computed from it) with it.
+  Deno.removeSync(g);
+  const r2 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r2.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  assert.ok(
+    r2.lines.some((l) => /damaged cache entry for g \(output file out is missing\)/.test(l)),
+    r2.lines.join("\n"),
+  );
+  assert.ok(r2.lines.some((l) => /recompute s: upstream g was re-derived/.test(l)));
+  // A rewritten file (new mtime) is re-hashed without --verify.
+  Deno.writeTextFileSync(g, "9\n");
+  const r3 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r3.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  // Touched but intact: stays cached (and the new mtime is remembered).
+  Deno.utimeSync(g, new Date(), new Date(Date.now() - 60_000));
+  const r4 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r4.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "cached"]]);
+
+  // Corrupt bytes the cheap check cannot see, consumed by a forced s: s read the bad bytes under the good key.
+  tamper(g);
+  const r5 = await runIn(root, "e.yaml", kinds, { force: ["s"] });
+  assert.equal(stateOf(r5, "g"), "cached");
+  assert.match(sReadme(), /^# total 5\n/); // "5" read instead of "4"
+  // --verify re-derives g, and with it s, which was computed from the bad bytes.
+  const r6 = await runIn(root, "e.yaml", kinds, { verify: true });
+  assert.deepEqual(r6.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  assert.match(sReadme(), /^# total 4\n/);
+  // A status walk reports a missing output as stale.
+  Deno.removeSync(g);
+  const st = await runIn(root, "e.yaml", kinds, { dryRun: true });
+  assert.equal(stateOf(st, "g"), "stale");
+  assert.match(st.outcomes[0].reasons[0], /damaged cache entry: output file out is missing/);
   Deno.removeSync(root, { recursive: true });
 });
 
