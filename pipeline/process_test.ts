@@ -60,12 +60,13 @@ Deno.test("keys are stable across processes, caches and YAML formatting", async 
   write(
     root,
     "b.yaml",
-    "name: k\nstages:\n  h:\n    kind: x_gen\n  g:\n    params:\n      tag: 't'\n      n: 3.0\n    kind: x_gen\n",
+    "name: k2\nstages:\n  h:\n    kind: x_gen\n  g:\n    params:\n      tag: 't'\n      n: 3.0\n    kind: x_gen\n",
   );
+  // Two names: two files with one name would share (and fight over) results/<name>/.
   const keys = async (file: string, cache: string) => {
     const r = await cli(root, ["run", file, "--cache", cache], [kinds]);
     assert.equal(r.code, 0, r.stderr);
-    const lock = readLock(join(root, "results/k/strata.lock"))!;
+    const lock = readLock(join(root, `results/${file === "a.yaml" ? "k" : "k2"}/strata.lock`))!;
     return Object.fromEntries(Object.entries(lock.stages).map(([id, s]) => [id, s.key]));
   };
   const k1 = await keys("a.yaml", join(root, "c1"));

@@ -5,7 +5,7 @@
  * publish outputs; write the provenance lock. The same walk without executing
  * gives `status` and `--dry-run`.
  */
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   Cache,
   defaultCacheDir,
@@ -30,6 +30,7 @@ import {
   type StageRecord,
   writeLock,
 } from "./provenance.ts";
+import { checkOwnership, type Owner, ownerFile, prunePublished, publishOutputs } from "./publish.ts";
 import type { ResolvedInput, StageContext, StageResult } from "./stage_kind.ts";
 
 export interface RunOptions {
@@ -141,6 +142,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const slots = new Slots(jobs);
   const dry = !!opts.dryRun;
   const lockFile = lockPath(root, exp.name);
+  const owner: Owner = { experiment: exp.name, file: ownerFile(root, exp.file) };
   const prevLock = readLock(lockFile);
   const controller = new AbortController();
   const isTty = !dry && Deno.stderr.isTerminal();
@@ -159,6 +161,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         throw new Error(`no stage or instance "${n}" in ${exp.name}; stages: ${[...plan.byStage.keys()].join(", ")}`);
       }
     }
+  }
+
+  if (!dry) {
+    const dirs = [...new Set(plan.instances.filter((i) => i.publish).map((i) => resolve(root, i.publish!)))];
+    checkOwnership(root, owner, lockFile, dirs);
   }
 
   // Selection: --only stages and everything they need.
@@ -335,13 +342,23 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     if (!dry) line(`strata: skip    ${base.id}: ${reason}`);
     // What a skipped stage published before no longer describes this run.
     const inst = plan.byId.get(base.id);
-    if (!dry && inst?.publish) prunePublished(resolve(root, inst.publish), inst.id, []);
+    if (!dry && inst?.publish) prunePublished(resolve(root, inst.publish), inst.id, owner, [], line);
     return { ...base, state: "skipped", reasons: [reason] };
   };
 
   const finish = (o: Outcome, inst: Instance): Outcome => {
     if (o.state === "cached" && !dry) line(`strata: cached  ${inst.id}`);
-    if (inst.publish && o.manifest && !dry) o.published = publish(inst, o, root, cache.digests);
+    if (inst.publish && o.manifest && !dry) {
+      o.published = publishOutputs(
+        resolve(root, inst.publish),
+        inst.id,
+        owner,
+        o.entryDir!,
+        o.manifest.outputs,
+        cache.digests,
+        line,
+      );
+    }
     return o;
   };
 
@@ -550,78 +567,11 @@ function buildLock(plan: Plan, results: Outcome[], prev: LockFile | undefined, r
       stages[inst.id] = old; // failed, blocked or not selected: keep what was there
     }
   }
-  const rel = relative(root, plan.experiment.file);
   return {
     version: 1,
     experiment: plan.experiment.name,
-    file: rel.startsWith("..") ? plan.experiment.file : rel,
+    file: ownerFile(root, plan.experiment.file),
     environment: machineEnvironment(root),
     stages,
   };
-}
-
-/** Copies an instance's outputs to its publish directory: dir outputs merged in, file outputs by name. */
-function publish(inst: Instance, o: Outcome, root: string, digests: DigestCache): string {
-  const dest = resolve(root, inst.publish!);
-  Deno.mkdirSync(dest, { recursive: true });
-  const files: string[] = [];
-  for (const [name, out] of Object.entries(o.manifest!.outputs)) {
-    const src = join(o.entryDir!, "outputs", name);
-    if (out.type === "file") {
-      copyIfChanged(src, join(dest, name), out.files[0][2], digests);
-      files.push(name);
-    } else {
-      for (const [rel, , sha] of out.files) {
-        copyIfChanged(join(src, rel), join(dest, rel), sha, digests);
-        files.push(rel);
-      }
-    }
-  }
-  prunePublished(dest, inst.id, files);
-  return dest;
-}
-
-const PUBLISHED = ".strata-published.json";
-
-/**
- * Records which files `stageId` published into `dest` and removes those it published before but not now (a
- * chart a run no longer draws must not stay beside the new report). Files other stages published are kept.
- */
-function prunePublished(dest: string, stageId: string, files: string[]): void {
-  const record = join(dest, PUBLISHED);
-  let published: Record<string, string[]> = {};
-  try {
-    published = JSON.parse(Deno.readTextFileSync(record));
-  } catch { /* first publish */ }
-  const now = new Set(files);
-  const others = new Set(Object.entries(published).filter(([id]) => id !== stageId).flatMap(([, f]) => f));
-  for (const old of published[stageId] ?? []) {
-    if (!now.has(old) && !others.has(old)) removeQuietly(join(dest, old));
-  }
-  if (files.length) published[stageId] = [...files].sort();
-  else delete published[stageId];
-  if (Object.keys(published).length === 0) {
-    removeQuietly(record);
-    return;
-  }
-  Deno.mkdirSync(dest, { recursive: true });
-  const tmp = `${record}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(published, null, 2) + "\n");
-  Deno.renameSync(tmp, record);
-}
-
-function copyIfChanged(src: string, dest: string, sha: string, digests: DigestCache): void {
-  try {
-    const st = Deno.statSync(dest);
-    const hit = digests.lookup(dest, st);
-    if (hit && hit.sha256 === sha) return;
-  } catch { /* absent */ }
-  Deno.mkdirSync(dest.replace(/[\\/][^\\/]*$/, ""), { recursive: true });
-  const tmp = `${dest}.${Deno.pid}.tmp`;
-  Deno.copyFileSync(src, tmp);
-  // Keep the entry's (old) mtime so that the copy's digest can be trusted by stat next time.
-  const srcSt = Deno.statSync(src);
-  if (srcSt.mtime) Deno.utimeSync(tmp, srcSt.atime ?? srcSt.mtime, srcSt.mtime);
-  Deno.renameSync(tmp, dest);
-  digests.store(dest, Deno.statSync(dest), Date.now(), sha);
 }

@@ -353,3 +353,74 @@ Deno.test("--jobs runs independent stages together; an exclusive resource is nev
   assert.ok(maxRunning > 1 && maxRunning <= 3, `max running ${maxRunning}`);
   Deno.removeSync(root, { recursive: true });
 });
+
+Deno.test("class 2: publishing stays inside results/ and never clobbers another experiment", async () => {
+  const root = tempProject();
+  const kinds = [gen(), sum];
+  write(root, "README.md", "the project's own readme\n");
+  write(root, "victim.txt", "keep me\n");
+  const outside = Deno.makeTempDirSync({ prefix: "strata_outside_" });
+  write(outside, "x.txt", "outside\n");
+  // Paths that leave results/ are refused when the experiment is read, naming the file and line.
+  for (
+    const [publish, why] of [[".", "\\. or \\.\\. segments"], ["../..", "\\.\\. segments"], [outside, "absolute"], [
+      "results",
+      "not inside results/",
+    ], ["results/../README.md", "\\.\\. segments"]]
+  ) {
+    write(
+      root,
+      "bad.yaml",
+      `stages:\n  t:\n    kind: r_sum\n    publish: ${publish}\n    inputs: { xs: g.out }\n  g: { kind: r_gen }\n`,
+    );
+    await assert.rejects(() => runIn(root, "bad.yaml", kinds), new RegExp(`bad\\.yaml:4:\\d+: .*publish: .*${why}`));
+  }
+  // A matrix value cannot smuggle `..` into the per-instance folder.
+  write(root, "mx.yaml", 'stages:\n  g: { kind: r_gen, matrix: { x: ["../../.."] }, publish: results/mx }\n');
+  await assert.rejects(() => runIn(root, "mx.yaml", kinds), /publish: .*\.\. segments/);
+  assert.equal(Deno.readTextFileSync(join(root, "README.md")), "the project's own readme\n");
+
+  // A crafted record cannot make a run delete files outside its folder.
+  write(root, "a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, publish: results/alpha }\n");
+  write(
+    root,
+    "results/alpha/.strata-published.json",
+    JSON.stringify({ g: ["../../victim.txt", join(outside, "x.txt"), "../../README.md", "old.txt"] }),
+  );
+  write(root, "results/alpha/old.txt", "stale\n");
+  const lines: string[] = [];
+  const ra = await runIn(root, "a.yaml", kinds, { say: (l) => lines.push(l) });
+  assert.ok(ra.ok);
+  assert.equal(Deno.readTextFileSync(join(root, "victim.txt")), "keep me\n");
+  assert.equal(Deno.readTextFileSync(join(root, "README.md")), "the project's own readme\n");
+  assert.equal(Deno.readTextFileSync(join(outside, "x.txt")), "outside\n");
+  assert.throws(() => Deno.statSync(join(root, "results/alpha/old.txt"))); // a safe, recorded path is still pruned
+  assert.ok(lines.some((l) => /ignoring 3 unsafe path\(s\)/.test(l)), lines.join("\n"));
+  const record = JSON.parse(Deno.readTextFileSync(join(root, "results/alpha/.strata-published.json")));
+  assert.deepEqual(record, { version: 2, experiment: "alpha", file: "a.yaml", stages: { g: ["out"] } });
+
+  // Another file with the same name: refused, naming the owner; alpha's report and lock untouched.
+  const lockBefore = Deno.readTextFileSync(join(root, "results/alpha/strata.lock"));
+  write(root, "other/a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, params: { n: 5 }, publish: results/alpha }\n");
+  await assert.rejects(
+    () => runIn(root, "other/a.yaml", kinds),
+    /results\/alpha belongs to experiment "alpha" \(a\.yaml\), not to other\/a\.yaml: two experiments share the name "alpha"/,
+  );
+  assert.equal(Deno.readTextFileSync(join(root, "results/alpha/strata.lock")), lockBefore);
+  assert.equal(Deno.readTextFileSync(join(root, "results/alpha/out")), "1\n");
+  // Another experiment publishing into alpha's folder, or into a folder alpha published to: refused.
+  write(root, "b.yaml", "name: beta\nstages:\n  g: { kind: r_gen, params: { n: 6 }, publish: results/alpha/sub }\n");
+  await assert.rejects(() => runIn(root, "b.yaml", kinds), /results\/alpha, which belongs to experiment "alpha"/);
+  write(root, "c.yaml", "name: gamma\nstages:\n  g: { kind: r_gen, publish: results/shared }\n");
+  assert.ok((await runIn(root, "c.yaml", kinds)).ok);
+  write(root, "d.yaml", "name: delta\nstages:\n  g: { kind: r_gen, params: { n: 7 }, publish: results/shared }\n");
+  await assert.rejects(
+    () => runIn(root, "d.yaml", kinds),
+    /results\/shared holds files published by experiment "gamma"/,
+  );
+  assert.equal(Deno.readTextFileSync(join(root, "results/shared/out")), "1\n");
+  // gc still sees alpha's lock: its entry survives.
+  assert.equal((await gc(root, join(root, ".strata/cache"), true)).kept, 1);
+  Deno.removeSync(root, { recursive: true });
+  Deno.removeSync(outside, { recursive: true });
+});
