@@ -19,6 +19,7 @@ import { Buffer } from "node:buffer";
 import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { markOwner } from "../pipeline/liveness.ts";
 
 type LmdbModule = typeof import("lmdb");
 type Database = import("lmdb").RootDatabase<Buffer, string>;
@@ -161,6 +162,8 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
   // A private directory with a symlink to data.mdb: LMDB's lock file goes there, not into the data set.
   const shadow = await fs.mkdtemp(join(tmpdir(), "strata-lmdb-"));
   shadows.add(shadow);
+  // Who made it: `gc` removes the folders of processes that are gone (killed before they could).
+  markOwner(shadow);
   let db: Database;
   try {
     await fs.symlink(dataFile, join(shadow, "data.mdb"));

@@ -78,10 +78,31 @@ export class Cache {
    * temporary directory of a running stage. Blocks until granted; release with `close()`.
    */
   async runLock(exclusive: boolean): Promise<Deno.FsFile> {
-    Deno.mkdirSync(this.dir, { recursive: true });
+    this.ensureDir();
     const file = await Deno.open(join(this.dir, "run.lock"), { create: true, read: true, write: true });
     await file.lock(exclusive);
     return file;
+  }
+
+  /** Creates the cache directory, or says clearly why it cannot be one (e.g. `--cache` names a file). */
+  ensureDir(): void {
+    try {
+      const st = Deno.statSync(this.dir);
+      if (!st.isDirectory) {
+        throw new CacheDirError(`cache directory ${this.dir} (--cache or $STRATA_CACHE) is a file, not a directory`);
+      }
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        if (e instanceof CacheDirError) throw e;
+        throw new CacheDirError(`cache directory ${this.dir} (--cache or $STRATA_CACHE): ${(e as Error).message}`);
+      }
+    }
+    try {
+      Deno.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw new CacheDirError(`cannot create the cache directory ${this.dir}: ${(e as Error).message}`);
+    }
   }
 
   entryDir(key: string): string {
@@ -260,6 +281,11 @@ export class Cache {
       }
     }
   }
+}
+
+/** The cache directory cannot be used. */
+export class CacheDirError extends Error {
+  override name = "CacheDirError";
 }
 
 export function removeQuietly(path: string): void {

@@ -9,6 +9,7 @@ import {
   formatLoc,
   interpolate,
   isPlainMap,
+  LIMITS,
   type LoadedExperiment,
   type Loc,
   type Locations,
@@ -124,6 +125,20 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
     axesMemo.set(s, axes);
     return axes;
   };
+
+  // The number of instances, before making any (a matrix of 10^6 combinations must fail at once, not in minutes).
+  let total = 0;
+  for (const s of names) {
+    const n = axesOf(s, []).reduce((acc, [, values]) => acc * values.length, 1);
+    total += n;
+    if (total > LIMITS.instances) {
+      throw new ExperimentError(
+        `stage "${s}": matrix expands to ${n} instances, making ${total} in the experiment, more than the limit ` +
+          `of ${LIMITS.instances} ($STRATA_MAX_INSTANCES raises it)`,
+        locs.find(["stages", s, "matrix"]) ?? locs.find(["stages", s]),
+      );
+    }
+  }
 
   // Instances with params.
   const byStage = new Map<string, Instance[]>();

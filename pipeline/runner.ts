@@ -18,6 +18,7 @@ import {
 } from "./cache.ts";
 import { codeDigest } from "./code.ts";
 import { type ContentDigest, contentDigest, DigestCache } from "./digest.ts";
+import { ensureFreeSpace, isNoSpace, noSpaceMessage } from "./disk.ts";
 import { displayPath } from "./experiment.ts";
 import { digestOf } from "./hash.ts";
 import type { Instance, Plan } from "./plan.ts";
@@ -77,6 +78,8 @@ export interface RunResult {
   ok: boolean;
   lockPath: string;
   seconds: number;
+  /** The signal that stopped the run early (SIGINT or SIGTERM), if any. */
+  interrupted?: Deno.Signal;
 }
 
 const enc = new TextEncoder();
@@ -186,7 +189,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const rederived = new Set<string>();
   const process = (inst: Instance): Promise<Outcome> =>
     processInner(inst).catch((e) => {
-      const msg = (e as Error)?.message ?? String(e);
+      const msg = isNoSpace(e) ? noSpaceMessage(cache.dir, `stage ${inst.id}`) : (e as Error)?.message ?? String(e);
       line(`strata: FAILED  ${inst.id}: ${msg}`);
       if (opts.verbose) line(String((e as Error)?.stack ?? e));
       return { id: inst.id, stage: inst.stage, state: "failed" as const, reasons: [msg] };
@@ -431,6 +434,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     let result: StageResult | void;
     try {
       writeLog(`# ${inst.id} (${inst.kind.kind} v${inst.kind.version}) key ${key}`);
+      // The reserve ($STRATA_MIN_FREE_MB) must be free before a stage starts; kinds writing large outputs check
+      // their estimate themselves (ensureFreeSpace).
+      ensureFreeSpace(cache.dir, 0, `stage ${inst.id}`);
       result = await inst.kind.run(ctx);
       for (const [name, o] of Object.entries(inst.kind.outputs)) {
         let st: Deno.FileInfo;
@@ -464,7 +470,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         Deno.renameSync(join(tmp, "log.txt"), failedLog);
       } catch { /* keep going */ }
       removeQuietly(tmp);
-      const first = ((e as Error)?.message ?? String(e)).split("\n")[0];
+      const first = isNoSpace(e)
+        ? noSpaceMessage(cache.dir, `stage ${inst.id}`)
+        : ((e as Error)?.message ?? String(e)).split("\n")[0];
       line(`strata: FAILED  ${inst.id} after ${formatSeconds(seconds)}: ${first} (log: ${displayPath(failedLog)})`);
       return { ...keyed, state: "failed", seconds, reasons: [first] };
     }
@@ -497,18 +505,29 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     return finish({ ...keyed, state: "ran", manifest, seconds }, inst);
   };
 
-  const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130); // second Ctrl-C: stop now (temp dirs are cleaned next time)
-    line("strata: interrupted; stopping running stages (Ctrl-C again to exit at once)");
+  // SIGINT (Ctrl-C) and SIGTERM (kill, a CI timeout, a container stop) alike: running stages are aborted,
+  // their temporary folders removed, and the lock written for what finished.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = new Map<Deno.Signal, () => void>();
+  let interrupted: Deno.Signal | undefined;
+  const onSignal = (sig: Deno.Signal) => {
+    // A second signal: stop now (`gc` removes what is left).
+    if (controller.signal.aborted) Deno.exit(sig === "SIGTERM" ? 143 : 130);
+    interrupted = sig;
+    line(
+      `strata: ${sig === "SIGTERM" ? "terminated" : "interrupted"}; stopping running stages (again to exit at once)`,
+    );
     controller.abort(new Error("interrupted"));
   };
-  let listening = false;
   const runLock = dry ? undefined : await cache.runLock(false);
   if (!dry) {
-    try {
-      Deno.addSignalListener("SIGINT", onSignal);
-      listening = true;
-    } catch { /* unsupported */ }
+    for (const sig of signals) {
+      try {
+        const h = () => onSignal(sig);
+        Deno.addSignalListener(sig, h);
+        handlers.set(sig, h);
+      } catch { /* unsupported */ }
+    }
   }
   try {
     for (const inst of selected) outcomes.set(inst.id, process(inst));
@@ -517,7 +536,12 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const ok = results.every((o) => o.state !== "failed" && o.state !== "blocked");
     if (!dry) {
       const lock = buildLock(plan, results, prevLock, root);
-      writeLock(lockFile, lock);
+      try {
+        writeLock(lockFile, lock);
+      } catch (e) {
+        if (isNoSpace(e)) throw new Error(noSpaceMessage(lockFile, "writing the lock"));
+        throw new Error(`cannot write the lock ${lockFile}: ${(e as Error).message}`);
+      }
       cache.digests.save();
     }
     return {
@@ -526,10 +550,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       ok,
       lockPath: lockFile,
       seconds: (performance.now() - t0) / 1000,
+      ...(interrupted ? { interrupted } : {}),
     };
   } finally {
     runLock?.close();
-    if (listening) Deno.removeSignalListener("SIGINT", onSignal);
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   }
 }
 

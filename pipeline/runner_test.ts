@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Cache } from "./cache.ts";
-import { gc } from "./gc.ts";
+import { gc, GcLockError } from "./gc.ts";
 import { readLock } from "./provenance.ts";
 import { any, integer, object } from "./schema.ts";
 import type { StageKind } from "./stage_kind.ts";
@@ -423,4 +423,42 @@ Deno.test("class 2: publishing stays inside results/ and never clobbers another 
   assert.equal((await gc(root, join(root, ".strata/cache"), true)).kept, 1);
   Deno.removeSync(root, { recursive: true });
   Deno.removeSync(outside, { recursive: true });
+});
+
+Deno.test("class 3: gc never deletes what a lock it cannot read refers to; --force proceeds", async () => {
+  const root = tempProject();
+  const kinds = [gen(), sum];
+  write(root, "a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, params: { n: 2 } }\n");
+  write(root, "b.yaml", "name: beta\nstages:\n  g: { kind: r_gen, params: { n: 3 } }\n");
+  assert.ok((await runIn(root, "a.yaml", kinds)).ok);
+  assert.ok((await runIn(root, "b.yaml", kinds)).ok);
+  const cacheDir = join(root, ".strata/cache");
+  const count = () => [...new Cache(cacheDir).entries()].length;
+  assert.equal(count(), 2);
+  const lockA = join(root, "results/alpha/strata.lock");
+  const good = Deno.readTextFileSync(lockA);
+  // Truncated: gc (even --dry-run) stops and names the file; nothing is removed.
+  Deno.writeTextFileSync(lockA, good.slice(0, good.length / 2));
+  for (const dryRun of [true, false]) {
+    await assert.rejects(
+      () => gc(root, cacheDir, { dryRun }),
+      (e: Error) =>
+        e instanceof GcLockError && /results\/alpha\/strata\.lock: not valid JSON \(truncated\?\)/.test(e.message),
+    );
+  }
+  assert.equal(count(), 2);
+  // Foreign (another experiment's lock copied in) and malformed keys: the same.
+  Deno.writeTextFileSync(lockA, Deno.readTextFileSync(join(root, "results/beta/strata.lock")));
+  await assert.rejects(() => gc(root, cacheDir, { dryRun: true }), /foreign: it is the lock of experiment "beta"/);
+  Deno.writeTextFileSync(lockA, JSON.stringify({ version: 1, experiment: "alpha", stages: { g: { key: "../x" } } }));
+  await assert.rejects(() => gc(root, cacheDir, { dryRun: true }), /stage g: malformed key/);
+  // --force proceeds (alpha's entry is then unprotected) and says what it ignored.
+  const forced = await gc(root, cacheDir, { force: true });
+  assert.equal(forced.removed.length, 1);
+  assert.ok(forced.warnings.some((w) => /ignored \(--force\): .*alpha\/strata\.lock/.test(w)));
+  assert.equal(count(), 1);
+  // A repaired lock: gc runs normally.
+  Deno.writeTextFileSync(lockA, good);
+  assert.equal((await gc(root, cacheDir, { dryRun: true })).kept, 1);
+  Deno.removeSync(root, { recursive: true });
 });
