@@ -208,3 +208,55 @@ Deno.test("kill -9 of a real small run (import) at several points: the rerun com
     assert.deepEqual(await shadows(), []); // closed readers remove their folders
   });
 });
+
+Deno.test("class 7: evaluate says how many samples it could not score (labels longer than max_length)", async () => {
+  await import("../training/test_family.ts");
+  const { default: trainKind } = await import("./train.ts");
+  const { default: evaluateKind } = await import("./evaluate.ts");
+  const { fakeContext, makeDemoLmdb, resolved } = await import("../training/test_context.ts");
+  await withDir(async (dir) => {
+    const demo = join(dir, "demo");
+    await makeDemoLmdb(demo);
+    const trainParams = trainKind.params.parse({
+      model: "strata_test_tiny",
+      architecture: { height: 8, width: 32 },
+      data: { image: { height: 8, width: 32 }, augment: { enabled: false } },
+      batch_size: 3,
+      steps: 1,
+      backend: "cpu",
+    }, []);
+    await trainKind.run(fakeContext({
+      params: trainParams,
+      inputs: { train: [resolved(demo, "demo")] },
+      workDir: join(dir, "t"),
+      scratch: join(dir, "s"),
+    }));
+    const imgs = await images();
+    const evalSet = join(dir, "eval");
+    const w = await createLmdb(evalSet);
+    for (const [i, img] of imgs.entries()) w.add(img, i === 2 ? "x".repeat(30) : `word${i}`);
+    await w.commit();
+    const params = evaluateKind.params.parse({ batch_size: 4, backend: "cpu", bad_input: "skip" }, []);
+    const ctx = fakeContext({
+      params,
+      inputs: {
+        model: [{ ...resolved(join(dir, "t", "outputs", "model"), "train"), output: "model", kind: "train" }],
+        datasets: [resolved(evalSet, "long")],
+      },
+      workDir: join(dir, "e"),
+      scratch: join(dir, "es"),
+    });
+    const r = await evaluateKind.run(ctx);
+    const long = (r!.summary!.datasets as Record<string, { samples: number; not_scored?: Record<string, number> }>)
+      .long;
+    assert.equal(long.samples, 4);
+    assert.deepEqual(long.not_scored, { too_long: 1 });
+    assert.ok(
+      r!.notes!.some((n) =>
+        /long: 1 of 5 samples not scored \(too_long: 1\); too_long = label longer than the model's max_length 25/
+          .test(n)
+      ),
+      r!.notes!.join("\n"),
+    );
+  });
+});

@@ -35,6 +35,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
     normalize: meta.data.normalize as "imagenet" | "unit",
   };
   const notes: string[] = [];
+  const notScored: Record<string, Record<string, number>> = {};
   const names = new Map<string, number>();
   const results: (TextMetrics & { name: string; stage: string })[] = [];
   const predictionsPath = ctx.output("predictions");
@@ -78,6 +79,28 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
             `CCR ${metrics.ccr.toFixed(4)}`,
         );
         if (metrics.samples === 0) notes.push(`${name}: no usable samples`);
+        // Samples the loader left out (labels longer than the model's max_length, unsupported characters, bad
+        // samples under bad_input: skip): counted and said, not absorbed into a smaller denominator.
+        const summary = data.dataset.summary();
+        const out: Record<string, number> = {};
+        for (const src of summary.sources) {
+          const counts = [
+            (src.labels as { dropped?: Record<string, number> }).dropped,
+            (src.bad as {
+              counts?: Record<string, number>;
+            }).counts,
+          ];
+          for (const c of counts) for (const [k, v] of Object.entries(c ?? {})) out[k] = (out[k] ?? 0) + v;
+        }
+        const total = Object.values(out).reduce((a, b) => a + b, 0);
+        if (total) {
+          notScored[name] = out;
+          notes.push(
+            `${name}: ${total} of ${summary.stored} samples not scored (${
+              Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(", ")
+            })${out.too_long ? `; too_long = label longer than the model's max_length ${meta.data.max_length}` : ""}`,
+          );
+        }
       } finally {
         await data.close();
       }
@@ -115,7 +138,14 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   return {
     summary: {
       combined: { samples: combined.samples, word_accuracy: combined.word_accuracy, ccr: combined.ccr },
-      datasets: Object.fromEntries(results.map((r) => [r.name, { cwr: r.cwr, ccr: r.ccr, samples: r.samples }])),
+      datasets: Object.fromEntries(
+        results.map((r) => [r.name, {
+          cwr: r.cwr,
+          ccr: r.ccr,
+          samples: r.samples,
+          ...(notScored[r.name] ? { not_scored: notScored[r.name] } : {}),
+        }]),
+      ),
     },
     notes,
   };
