@@ -251,6 +251,13 @@ Deno.test("class 7: evaluate says how many samples it could not score (labels lo
       .long;
     assert.equal(long.samples, 4);
     assert.deepEqual(long.not_scored, { too_long: 1 });
+    // In metrics.json too, and the report turns it into a warning in README.md.
+    const metrics = JSON.parse(await Deno.readTextFile(ctx.output("metrics")));
+    assert.deepEqual(metrics.datasets[0].not_scored, { too_long: 1 });
+    const { parseMetrics } = await import("../report/model.ts");
+    assert.ok(
+      parseMetrics(metrics, "metrics.json").warnings.includes("long: 1 samples not scored (too_long: 1)"),
+    );
     assert.ok(
       r!.notes!.some((n) =>
         /long: 1 of 5 samples not scored \(too_long: 1\); too_long = label longer than the model's max_length 25/

@@ -37,7 +37,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   const notes: string[] = [];
   const notScored: Record<string, Record<string, number>> = {};
   const names = new Map<string, number>();
-  const results: (TextMetrics & { name: string; stage: string })[] = [];
+  const results: (TextMetrics & { name: string; stage: string; not_scored?: Record<string, number> })[] = [];
   const predictionsPath = ctx.output("predictions");
   await Deno.mkdir(dirname(predictionsPath), { recursive: true });
   const tmp = `${predictionsPath}.partial`;
@@ -95,6 +95,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
         const total = Object.values(out).reduce((a, b) => a + b, 0);
         if (total) {
           notScored[name] = out;
+          results[results.length - 1].not_scored = out; // in metrics.json too: the report lists it
           notes.push(
             `${name}: ${total} of ${summary.stored} samples not scored (${
               Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(", ")
