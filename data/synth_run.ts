@@ -94,7 +94,11 @@ export async function synthesize(
       bytes += s.bytes.length + s.label.length + 64;
       // After a first sample of images, and then now and then: is there room for the rest (× 1.25 for LMDB pages)?
       if ((i === 199 || (i + 1) % 20000 === 0) && i + 1 < config.count) {
-        ensureFreeSpace(dirname(lmdbPath), (bytes / (i + 1)) * (config.count - i - 1) * 1.25, `synth ${lmdbPath}`);
+        await ensureFreeSpace(
+          dirname(lmdbPath),
+          (bytes / (i + 1)) * (config.count - i - 1) * 1.25,
+          `synth ${lmdbPath}`,
+        );
       }
       if (first.length < config.montage) first.push(s);
       kinds[s.kind] = (kinds[s.kind] ?? 0) + 1;

@@ -2,11 +2,14 @@
  * Free disk space: checked before large outputs so that a run stops with the path and the numbers instead of
  * filling the disk, and "No space left on device" errors rewritten to name where strata was writing.
  */
-import { statfsSync } from "node:fs";
 import { dirname } from "node:path";
 
-/** Free bytes (for unprivileged users) on the file system of `path` or its nearest existing ancestor. */
-export function freeBytes(path: string): number | undefined {
+/**
+ * Free bytes (for unprivileged users) on the file system of `path` or its nearest existing ancestor. node:fs is
+ * loaded only here (it costs a quarter of a second of start-up, which a cached no-op run must not pay).
+ */
+export async function freeBytes(path: string): Promise<number | undefined> {
+  const { statfsSync } = await import("node:fs");
   let cur = path;
   while (true) {
     try {
@@ -41,9 +44,9 @@ export class DiskSpaceError extends Error {
  * Throws a `DiskSpaceError` naming `path` when its file system has less than `bytes` free (plus the reserve
  * `$STRATA_MIN_FREE_MB`, default 50 MiB, so that the lock and logs can still be written).
  */
-export function ensureFreeSpace(path: string, bytes: number, what: string): void {
+export async function ensureFreeSpace(path: string, bytes: number, what: string): Promise<void> {
   const reserve = Number(Deno.env.get("STRATA_MIN_FREE_MB") ?? "50") * 2 ** 20;
-  const free = freeBytes(path);
+  const free = await freeBytes(path);
   if (free === undefined) return; // cannot tell: the write itself will say
   const need = Math.max(0, bytes) + (Number.isFinite(reserve) ? reserve : 0);
   if (free < need) {
@@ -63,7 +66,7 @@ export function isNoSpace(e: unknown): boolean {
 }
 
 /** The message of a no-space error, naming where it happened and how much is free there. */
-export function noSpaceMessage(path: string, what: string): string {
-  const free = freeBytes(path);
+export async function noSpaceMessage(path: string, what: string): Promise<string> {
+  const free = await freeBytes(path);
   return `${what}: no space left on the device of ${path}${free !== undefined ? ` (${formatSize(free)} free)` : ""}`;
 }

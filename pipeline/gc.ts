@@ -5,7 +5,6 @@
  * stops gc: what it refers to is unknown, so nothing could be removed safely (`force` proceeds anyway).
  */
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { Cache } from "./cache.ts";
 import { diskUsage } from "./digest.ts";
 import { displayPath } from "./experiment.ts";
@@ -156,7 +155,7 @@ function collect(
   }
   // Private LMDB folders are made by any strata process (run, stats, read), not only by runs on this cache:
   // only those of processes known to be gone are removed; without an owner record, once a day old.
-  const tmp = o.tmpDir ?? tmpdir();
+  const tmp = o.tmpDir ?? tempDir();
   let names: string[] = [];
   try {
     names = [...Deno.readDirSync(tmp)].filter((e) => e.isDirectory && e.name.startsWith("strata-lmdb-")).map((e) =>
@@ -178,6 +177,14 @@ function collect(
     if (stale) drop(dir, () => Deno.removeSync(dir, { recursive: true }));
   }
   return { kept, removed, bytesFreed, locks: refs.locks, warnings };
+}
+
+/** The OS temp folder as node:os `tmpdir()` finds it (without loading node:os: start-up time). */
+export function tempDir(): string {
+  const env = Deno.build.os === "windows"
+    ? Deno.env.get("TEMP") ?? Deno.env.get("TMP")
+    : Deno.env.get("TMPDIR") ?? Deno.env.get("TMP") ?? Deno.env.get("TEMP");
+  return (env ?? (Deno.build.os === "windows" ? "C:\\Windows\\Temp" : "/tmp")).replace(/(.)[\\/]+$/, "$1");
 }
 
 export function formatBytes(n: number): string {

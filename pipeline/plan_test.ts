@@ -178,12 +178,12 @@ Deno.test("class 4: documented limits end huge matrices, alias bombs and huge co
 Deno.test("class 4: free disk space is checked with the path in the error; ENOSPC names the cache", async () => {
   const { ensureFreeSpace, DiskSpaceError } = await import("./disk.ts");
   const dir = tempProject();
-  assert.throws(
+  await assert.rejects(
     () => ensureFreeSpace(`${dir}/out/lmdb`, 2 ** 60, "synth"),
     (e: Error) =>
       e instanceof DiskSpaceError && e.message.includes(`synth: not enough free disk space at ${dir}/out/lmdb`),
   );
-  ensureFreeSpace(dir, 1024, "small"); // fits
+  await ensureFreeSpace(dir, 1024, "small"); // fits
   const { runIn } = await import("./test_helpers.ts");
   const full = {
     ...mk("p_full", {}, ["out"]),

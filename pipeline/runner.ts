@@ -188,8 +188,10 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   /** Instances recomputed because their entry (or an upstream one) was damaged. */
   const rederived = new Set<string>();
   const process = (inst: Instance): Promise<Outcome> =>
-    processInner(inst).catch((e) => {
-      const msg = isNoSpace(e) ? noSpaceMessage(cache.dir, `stage ${inst.id}`) : (e as Error)?.message ?? String(e);
+    processInner(inst).catch(async (e) => {
+      const msg = isNoSpace(e)
+        ? await noSpaceMessage(cache.dir, `stage ${inst.id}`)
+        : (e as Error)?.message ?? String(e);
       line(`strata: FAILED  ${inst.id}: ${msg}`);
       if (opts.verbose) line(String((e as Error)?.stack ?? e));
       return { id: inst.id, stage: inst.stage, state: "failed" as const, reasons: [msg] };
@@ -436,7 +438,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       writeLog(`# ${inst.id} (${inst.kind.kind} v${inst.kind.version}) key ${key}`);
       // The reserve ($STRATA_MIN_FREE_MB) must be free before a stage starts; kinds writing large outputs check
       // their estimate themselves (ensureFreeSpace).
-      ensureFreeSpace(cache.dir, 0, `stage ${inst.id}`);
+      await ensureFreeSpace(cache.dir, 0, `stage ${inst.id}`);
       result = await inst.kind.run(ctx);
       for (const [name, o] of Object.entries(inst.kind.outputs)) {
         let st: Deno.FileInfo;
@@ -471,7 +473,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       } catch { /* keep going */ }
       removeQuietly(tmp);
       const first = isNoSpace(e)
-        ? noSpaceMessage(cache.dir, `stage ${inst.id}`)
+        ? await noSpaceMessage(cache.dir, `stage ${inst.id}`)
         : ((e as Error)?.message ?? String(e)).split("\n")[0];
       line(`strata: FAILED  ${inst.id} after ${formatSeconds(seconds)}: ${first} (log: ${displayPath(failedLog)})`);
       return { ...keyed, state: "failed", seconds, reasons: [first] };
@@ -539,7 +541,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       try {
         writeLock(lockFile, lock);
       } catch (e) {
-        if (isNoSpace(e)) throw new Error(noSpaceMessage(lockFile, "writing the lock"));
+        if (isNoSpace(e)) throw new Error(await noSpaceMessage(lockFile, "writing the lock"));
         throw new Error(`cannot write the lock ${lockFile}: ${(e as Error).message}`);
       }
       cache.digests.save();
