@@ -130,11 +130,21 @@ function collect(
   let bytesFreed = 0;
   let kept = 0;
   const drop = (p: string, remove: () => void) => {
+    let size = 0;
     try {
-      bytesFreed += diskUsage(p);
+      size = diskUsage(p);
     } catch { /* vanished */ }
+    if (!o.dryRun) {
+      try {
+        remove();
+      } catch (e) {
+        // E.g. another user's folder in the shared temp folder: said, not fatal.
+        warnings.push(`could not remove ${displayPath(p)}: ${(e as Error).message}`);
+        return;
+      }
+    }
+    bytesFreed += size;
     removed.push(p);
-    if (!o.dryRun) remove();
   };
   for (const key of [...cache.entries()]) {
     if (refs.keys.has(key)) {
