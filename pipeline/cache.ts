@@ -55,6 +55,11 @@ export interface EntryManifest {
    * sizes, the cheap check made on every cache hit. Absent in entries made before it existed (sizes only).
    */
   mtimes?: Record<string, number[]>;
+  /**
+   * Set when this entry replaced a damaged one (ISO time the recomputation started): a consumer entry finished
+   * before it may have been computed from the damaged bytes, so it is recomputed too (in this or a later run).
+   */
+  rederived?: string;
 }
 
 /** The mtimes (ms) of an output's files, in the order of its digest's `files`. */

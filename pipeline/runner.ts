@@ -298,8 +298,16 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     if (!forced) {
       let manifest = cache.readManifest(key);
       if (manifest) {
+        // Made before an upstream entry was re-derived from damaged bytes (in an earlier run, say with --only):
+        // it may have read those bytes.
+        const made = manifest.timings?.finished ?? "";
+        const before = inst.deps.filter((d) => {
+          const at = deps.get(d)?.manifest?.rederived;
+          return at !== undefined && made < at;
+        });
+        if (before.length) damaged = `made from ${before.join(", ")} before it was re-derived from a damaged entry`;
         // Always: sizes and mtimes (cheap). With --verify: every byte.
-        damaged = await cache.quickCheck(key, manifest);
+        damaged ??= await cache.quickCheck(key, manifest);
         if (!damaged && opts.verify && !dry) damaged = await cache.verify(key);
         if (damaged) {
           if (!dry) {
@@ -332,7 +340,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
           const manifest = cache.readManifest(key);
           if (manifest) return finish({ ...keyed, state: "cached", manifest }, inst);
         }
-        const o = await compute(inst, keyed, comps, inputs);
+        const o = await compute(inst, keyed, comps, inputs, rederive);
         if (rederive && o.state === "ran") rederived.add(inst.id);
         return o;
       } finally {
@@ -372,6 +380,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     keyed: Outcome,
     comps: KeyComponents,
     inputs: Record<string, ResolvedInput[]>,
+    rederive: boolean,
   ): Promise<Outcome> => {
     const key = keyed.key!;
     cache.cleanTmp(key);
@@ -498,6 +507,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       notes: (result && result.notes) ?? [],
       timings: { started: started.toISOString(), finished: finished.toISOString(), seconds },
       mtimes,
+      // Entries downstream made before this moment may hold what was computed from the damaged bytes.
+      ...(rederive ? { rederived: started.toISOString() } : {}),
     };
     cache.writeEntryFiles(tmp, manifest);
     cache.commit(tmp, key);

@@ -311,6 +311,18 @@ Deno.test("class 1: a damaged cached output never feeds a downstream stage, with
   const r6 = await runIn(root, "e.yaml", kinds, { verify: true });
   assert.deepEqual(r6.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
   assert.match(sReadme(), /^# total 4\n/);
+  // Across runs: g re-derived by `--verify --only g` (s not in that run); the next run recomputes s, once.
+  tamper(g);
+  await runIn(root, "e.yaml", kinds, { force: ["s"] }); // s computed from the bad bytes again
+  assert.match(sReadme(), /^# total 5\n/);
+  const r7 = await runIn(root, "e.yaml", kinds, { verify: true, only: ["g"] });
+  assert.deepEqual(r7.outcomes.map((o) => [o.id, o.state]), [["g", "ran"]]);
+  const r8 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r8.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "ran"]]);
+  assert.ok(r8.lines.some((l) => /damaged cache entry for s \(made from g before it was re-derived/.test(l)));
+  assert.match(sReadme(), /^# total 4\n/);
+  const r9 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r9.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "cached"]]);
   // A status walk reports a missing output as stale.
   Deno.removeSync(g);
   const st = await runIn(root, "e.yaml", kinds, { dryRun: true });
