@@ -84,6 +84,10 @@ const kind = registerStageKind<ImportParams>({
     let declared: number | undefined;
     try {
       if (layout === "lmdb") {
+        // The copy is about as large as the source's data file.
+        const { ensureFreeSpace } = await import("../pipeline/disk.ts");
+        const size = (await Deno.stat(join(source, "data.mdb"))).size;
+        await ensureFreeSpace(ctx.output("lmdb"), size, `import ${source}`);
         const bad = new BadSamples("skip", source);
         const reader = await openLmdb(source, { policy: p.policy, bad });
         try {

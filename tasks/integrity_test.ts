@@ -267,3 +267,27 @@ Deno.test("class 7: evaluate says how many samples it could not score (labels lo
     );
   });
 });
+
+Deno.test("class 4: synth counts are bounded; import checks free space for its copy, naming the path", async () => {
+  const { default: synthKind } = await import("./synth.ts");
+  for (const count of [1e300, 50_000_001]) {
+    assert.throws(() => synthKind.params.parse({ count }, []), /count: expected integer ≥ 1 ≤ 50000000/);
+  }
+  assert.equal((synthKind.params.parse({ count: 50_000_000 }, []) as { count: number }).count, 50_000_000);
+  await withDir(async (dir) => {
+    const src = join(dir, "src");
+    await lyingLmdb(src, 3, "3");
+    const ctx = await stageContext(importKind, join(dir, "i"), { verify_images: false }, { source: src });
+    const before = Deno.env.get("STRATA_MIN_FREE_MB");
+    Deno.env.set("STRATA_MIN_FREE_MB", String(2 ** 40)); // a reserve of 1 EiB: no disk has it
+    try {
+      await assert.rejects(
+        importKind.run(ctx),
+        new RegExp(`import ${src}: not enough free disk space at ${ctx.output("lmdb")}: about .* needed`),
+      );
+    } finally {
+      if (before === undefined) Deno.env.delete("STRATA_MIN_FREE_MB");
+      else Deno.env.set("STRATA_MIN_FREE_MB", before);
+    }
+  });
+});
