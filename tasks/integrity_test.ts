@@ -206,6 +206,17 @@ Deno.test("kill -9 of a real small run (import) at several points: the rerun com
     assert.equal(lock.stages.imp.summary.written, 1500);
     assert.equal(lock.stages.st.summary.count, 1500);
     assert.deepEqual(await shadows(), []); // closed readers remove their folders
+    // SIGTERM while the import reads: stopped like Ctrl-C, nothing left behind, exit status 143.
+    const child = cliCommand(root, ["run", "e.yaml", "--force", "imp"], [], env).spawn();
+    let done = false;
+    child.status.then(() => done = true);
+    while (!done && !(await points[1][1]())) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(!done, "the forced import finished before it could be stopped");
+    child.kill("SIGTERM");
+    const out = await child.output();
+    assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(await shadows(), []);
+    assert.deepEqual(await tmpDirs(), []);
   });
 });
 
