@@ -165,10 +165,13 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
   }
   const { open } = await loadLmdb();
   // A private directory with a symlink to data.mdb: LMDB's lock file goes there, not into the data set.
-  const shadow = await fs.mkdtemp(join(tmpdir(), "strata-lmdb-"));
+  // Who made it, recorded before the folder gets its final name: `gc` removes the folders of processes that are
+  // gone (killed before they could), and never sees one without its owner.
+  const made = await fs.mkdtemp(join(tmpdir(), ".strata-lmdb-new-"));
+  markOwner(made);
+  const shadow = join(tmpdir(), `strata-lmdb-${basename(made).slice(".strata-lmdb-new-".length)}`);
+  await fs.rename(made, shadow);
   shadows.add(shadow);
-  // Who made it: `gc` removes the folders of processes that are gone (killed before they could).
-  markOwner(shadow);
   let db: Database;
   try {
     await fs.symlink(dataFile, join(shadow, "data.mdb"));

@@ -168,9 +168,10 @@ function collect(
   const tmp = o.tmpDir ?? tempDir();
   let names: string[] = [];
   try {
-    names = [...Deno.readDirSync(tmp)].filter((e) => e.isDirectory && e.name.startsWith("strata-lmdb-")).map((e) =>
-      e.name
-    );
+    // `.strata-lmdb-new-*`: one being made (it gets its owner record before its final name).
+    names = [...Deno.readDirSync(tmp)].filter((e) =>
+      e.isDirectory && (e.name.startsWith("strata-lmdb-") || e.name.startsWith(".strata-lmdb-new-"))
+    ).map((e) => e.name);
   } catch { /* no temp dir */ }
   for (const n of names) {
     const dir = join(tmp, n);
