@@ -5,7 +5,8 @@
  * Recognises the text in images with a strata checkpoint and prints one line per image:
  * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
  * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
- * model folder (then its best.safetensors).
+ * model folder (then its best.safetensors). An image that cannot be read (missing, empty, undecodable) is named on
+ * stderr and left out; the others are still recognised, and the exit status is then 1.
  */
 import { basename, dirname, join } from "node:path";
 
@@ -21,7 +22,9 @@ Recognises text in images and prints \`file: text (confidence)\` per image.
   --decode-ar B       true: autoregressive, false: one parallel pass (parseq; default: the model's)
   --refine-iters N    iterative refinement passes (parseq; default: the model's)
   --rotation DEG      rotate the images 0, 90, 180 or 270 degrees counter-clockwise first
-  IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
+  IMAGES              image files, folders, or globs like 'demo/*.jpg'
+
+Images that cannot be read are named on stderr and left out; the exit status is then 1.`;
 
 async function isDir(path: string): Promise<boolean> {
   try {
@@ -65,9 +68,7 @@ export async function expandImages(args: string[]): Promise<string[]> {
       for await (const e of Deno.readDir(arg)) if (e.isFile && IMAGE_EXT.test(e.name)) found.push(join(arg, e.name));
       out.push(...found.sort());
     } else {
-      await Deno.stat(arg).catch(() => {
-        throw new Error(`${arg}: no such file or folder`);
-      });
+      // A missing file is named when it is read, with the others' results (see main).
       out.push(arg);
     }
   }
@@ -147,23 +148,38 @@ export async function main(args: string[], print: (line: string) => void = conso
       const charset = charsetFor(d.protocol as 36 | 62 | 94);
       const per = d.height * d.width * d.channels;
       const rgb = new Float32Array(d.height * d.width * 3);
+      // An unreadable image is named and left out; the others in its batch are still recognised.
+      const failed: string[] = [];
       for (let start = 0; start < files.length; start += batchSize) {
         const chunk = files.slice(start, start + batchSize);
         const images = new Float32Array(chunk.length * per);
-        for (const [k, file] of chunk.entries()) {
-          const img = await decodeImage(await Deno.readFile(file)).catch((e) => {
-            throw new Error(`${file}: ${(e as Error).message}`);
-          });
-          normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, k * per);
+        const good: string[] = [];
+        for (const file of chunk) {
+          try {
+            const img = await decodeImage(await Deno.readFile(file));
+            normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, good.length * per);
+            good.push(file);
+          } catch (e) {
+            const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message.split("\n")[0];
+            failed.push(file);
+            console.error(`read: ${file}: cannot read: ${why}`);
+          }
         }
-        const raw = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        if (good.length === 0) continue;
+        const raw = tf.tensor4d(images.subarray(0, good.length * per), [good.length, d.height, d.width, d.channels]);
         const x = rotation ? rotateImages(raw, rotation as 90 | 180 | 270) : raw;
         try {
           const rec = await recognize(model, x, charset, decoding);
-          for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
+          for (const [k, r] of rec.entries()) print(`${good[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
         } finally {
           tf.dispose([raw, x]);
         }
+      }
+      if (failed.length) {
+        console.error(
+          `read: ${files.length - failed.length} of ${files.length} images read; could not read ${failed.length}`,
+        );
+        return 1;
       }
     } finally {
       model.dispose();

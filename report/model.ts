@@ -161,6 +161,12 @@ export function parseMetrics(json: unknown, file: string): ParsedMetrics {
       const name = isRecord(m) && typeof m.name === "string" ? m.name : `dataset_${i + 1}`;
       if (!isRecord(m) || typeof m.name !== "string") warnings.push(`${file}: datasets[${i}] has no "name"`);
       datasets[name] = numericFields(m, `${file}: datasets.${name}`, warnings);
+      // Samples the evaluation could not score (e.g. labels longer than the model's max_length): said in the report.
+      const ns = isRecord(m) && isRecord(m.not_scored) ? Object.entries(m.not_scored) : [];
+      const n = ns.reduce((a, [, v]) => a + (typeof v === "number" ? v : 0), 0);
+      if (n) {
+        warnings.push(`${name}: ${n} samples not scored (${ns.map(([k, v]) => `${k}: ${v}`).join(", ")})`);
+      }
     });
   } else if (isRecord(json.datasets)) {
     for (const [name, m] of Object.entries(json.datasets)) {

@@ -54,7 +54,13 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   };
   const notes: string[] = [];
   const names = new Map<string, number>();
-  const results: (TextMetrics & { name: string; stage: string; dataset: string; rotation: number })[] = [];
+  const results: (TextMetrics & {
+    name: string;
+    stage: string;
+    dataset: string;
+    rotation: number;
+    not_scored?: Record<string, number>;
+  })[] = [];
   const filtering: FilteringRow[] = [];
   const predictionsPath = ctx.output("predictions");
   await Deno.mkdir(dirname(predictionsPath), { recursive: true });
@@ -84,7 +90,23 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
       }, p.batch_size);
       try {
         const summary = data.dataset.summary();
-        filtering.push({ name, stored: summary.stored, usable: data.size, ...filteringCounts(summary.sources) });
+        const counts = filteringCounts(summary.sources);
+        filtering.push({ name, stored: summary.stored, usable: data.size, ...counts });
+        // Samples the loader left out (labels longer than the model's max_length, unsupported characters, bad
+        // samples under bad_input: skip): counted and said, not absorbed into a smaller denominator. The same
+        // drop counts as the label-filtering table (bad samples prefixed bad_), noted once per data set.
+        const dropped = Object.values(counts.dropped).reduce((a, b) => a + b, 0);
+        if (dropped) {
+          notes.push(
+            `${name}: ${dropped} of ${summary.stored} samples not scored (${
+              Object.entries(counts.dropped).map(([k, v]) => `${k}: ${v}`).join(", ")
+            })${
+              counts.dropped.too_long
+                ? `; too_long = label longer than the model's max_length ${meta.data.max_length}`
+                : ""
+            }`,
+          );
+        }
         for (const rotation of rotations) {
           // Rotated copies are named `set@90` etc., so reports keyed by data set name keep them apart.
           const rowName = rotation === 0 ? name : `${name}@${rotation}`;
@@ -96,7 +118,16 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
             if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error("evaluation aborted");
           }, { predict: decoding, rotation });
           await flush();
-          results.push({ name: rowName, stage: input.stageId, dataset: name, rotation, ...metrics, ...costFields });
+          results.push({
+            name: rowName,
+            stage: input.stageId,
+            dataset: name,
+            rotation,
+            ...metrics,
+            ...costFields,
+            // In metrics.json too (every rotation's row misses the same samples): the report lists it.
+            ...(dropped ? { not_scored: { ...counts.dropped } } : {}),
+          });
           ctx.log(
             `${rowName}: ${metrics.samples} samples, word accuracy ${metrics.word_accuracy.toFixed(4)}, ` +
               `CCR ${metrics.ccr.toFixed(4)}` + (metrics.outputs ? `; per output: ${outputsSummary(metrics)}` : ""),
@@ -185,7 +216,14 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
   return {
     summary: {
       combined: { samples: combined.samples, word_accuracy: combined.word_accuracy, ccr: combined.ccr },
-      datasets: Object.fromEntries(results.map((r) => [r.name, { cwr: r.cwr, ccr: r.ccr, samples: r.samples }])),
+      datasets: Object.fromEntries(
+        results.map((r) => [r.name, {
+          cwr: r.cwr,
+          ccr: r.ccr,
+          samples: r.samples,
+          ...(r.not_scored ? { not_scored: r.not_scored } : {}),
+        }]),
+      ),
     },
     notes,
   };
