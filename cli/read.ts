@@ -1,22 +1,30 @@
 /**
- * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…`
+ * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar true|false]
+ *   [--refine-iters N] [--rotation DEG] IMAGES…``
  *
  * Recognises the text in images with a strata checkpoint and prints one line per image:
  * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
  * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
- * model folder (then its best.safetensors).
+ * model folder (then its best.safetensors). An image that cannot be read (missing, empty, undecodable) is named on
+ * stderr and left out; the others are still recognised, and the exit status is then 1.
  */
 import { basename, dirname, join } from "node:path";
 
 const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
 
-const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…
+const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar B]
+                       [--refine-iters N] [--rotation DEG] IMAGES…
 
 Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
   --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
   --batch-size N      images per forward pass (default 64)
-  IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
+  --decode-ar B       true: autoregressive, false: one parallel pass (parseq; default: the model's)
+  --refine-iters N    iterative refinement passes (parseq; default: the model's)
+  --rotation DEG      rotate the images 0, 90, 180 or 270 degrees counter-clockwise first
+  IMAGES              image files, folders, or globs like 'demo/*.jpg'
+
+Images that cannot be read are named on stderr and left out; the exit status is then 1.`;
 
 async function isDir(path: string): Promise<boolean> {
   try {
@@ -60,9 +68,7 @@ export async function expandImages(args: string[]): Promise<string[]> {
       for await (const e of Deno.readDir(arg)) if (e.isFile && IMAGE_EXT.test(e.name)) found.push(join(arg, e.name));
       out.push(...found.sort());
     } else {
-      await Deno.stat(arg).catch(() => {
-        throw new Error(`${arg}: no such file or folder`);
-      });
+      // A missing file is named when it is read, with the others' results (see main).
       out.push(arg);
     }
   }
@@ -73,6 +79,9 @@ export async function main(args: string[], print: (line: string) => void = conso
   let checkpoint: string | undefined;
   let backend: string | undefined;
   let batchSize = 64;
+  let decodeAr: boolean | undefined;
+  let refineIters: number | undefined;
+  let rotation = 0;
   const inputs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -90,7 +99,19 @@ export async function main(args: string[], print: (line: string) => void = conso
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
       else if (a === "--batch-size") batchSize = Number(value());
-      else if (a === "--") continue;
+      else if (a === "--decode-ar") {
+        const v = value();
+        if (v !== "true" && v !== "false") throw new Error(`--decode-ar takes true or false, got ${v}`);
+        decodeAr = v === "true";
+      } else if (a === "--refine-iters") {
+        refineIters = Number(value());
+        if (!(Number.isInteger(refineIters) && refineIters >= 0)) {
+          throw new Error(`--refine-iters takes an integer ≥ 0`);
+        }
+      } else if (a === "--rotation") {
+        rotation = Number(value());
+        if (![0, 90, 180, 270].includes(rotation)) throw new Error(`--rotation takes 0, 90, 180 or 270`);
+      } else if (a === "--") continue;
       else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
       else inputs.push(a);
     } catch (e) {
@@ -109,38 +130,56 @@ export async function main(args: string[], print: (line: string) => void = conso
     const tf = await import("@tensorflow/tfjs");
     const { prepareBackend } = await import("../training/backend.ts");
     const { loadRecognizer } = await import("../training/checkpoint.ts");
-    const { recognize } = await import("../training/predict.ts");
+    const { predictOptions, recognize } = await import("../training/predict.ts");
+    const { rotateImages } = await import("../training/evaluation.ts");
     const { charsetFor } = await import("../data/charset.ts");
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
     const { model, meta } = await loadRecognizer(path);
     try {
+      const decoding = predictOptions(model, { decode_ar: decodeAr, refine_iters: refineIters }, "read");
       const d = meta.data;
       const spec = {
         height: d.height,
         width: d.width,
         channels: d.channels as 1 | 3,
-        normalize: d.normalize as "imagenet" | "unit",
+        normalize: d.normalize as "imagenet" | "unit" | "symmetric",
       };
       const charset = charsetFor(d.protocol as 36 | 62 | 94);
       const per = d.height * d.width * d.channels;
       const rgb = new Float32Array(d.height * d.width * 3);
+      // An unreadable image is named and left out; the others in its batch are still recognised.
+      const failed: string[] = [];
       for (let start = 0; start < files.length; start += batchSize) {
         const chunk = files.slice(start, start + batchSize);
         const images = new Float32Array(chunk.length * per);
-        for (const [k, file] of chunk.entries()) {
-          const img = await decodeImage(await Deno.readFile(file)).catch((e) => {
-            throw new Error(`${file}: ${(e as Error).message}`);
-          });
-          normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, k * per);
+        const good: string[] = [];
+        for (const file of chunk) {
+          try {
+            const img = await decodeImage(await Deno.readFile(file));
+            normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, good.length * per);
+            good.push(file);
+          } catch (e) {
+            const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message.split("\n")[0];
+            failed.push(file);
+            console.error(`read: ${file}: cannot read: ${why}`);
+          }
         }
-        const x = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        if (good.length === 0) continue;
+        const raw = tf.tensor4d(images.subarray(0, good.length * per), [good.length, d.height, d.width, d.channels]);
+        const x = rotation ? rotateImages(raw, rotation as 90 | 180 | 270) : raw;
         try {
-          const rec = await recognize(model, x, charset);
-          for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
+          const rec = await recognize(model, x, charset, decoding);
+          for (const [k, r] of rec.entries()) print(`${good[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
         } finally {
-          x.dispose();
+          tf.dispose([raw, x]);
         }
+      }
+      if (failed.length) {
+        console.error(
+          `read: ${files.length - failed.length} of ${files.length} images read; could not read ${failed.length}`,
+        );
+        return 1;
       }
     } finally {
       model.dispose();

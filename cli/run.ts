@@ -45,10 +45,32 @@ export async function loadKinds(): Promise<void> {
   try {
     hasTasks = Deno.statSync(fileURLToPath(tasks)).isFile;
   } catch { /* not written yet */ }
-  if (hasTasks) await import(tasks.href);
+  if (hasTasks) await importKinds(tasks.href, "tasks/mod.ts");
   for (const spec of (Deno.env.get("STRATA_KINDS") ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
-    await import(/^[a-z]+:/.test(spec) ? spec : pathToFileURL(resolve(spec)).href);
+    await importKinds(/^[a-z]+:/.test(spec) ? spec : pathToFileURL(resolve(spec)).href, `$STRATA_KINDS entry ${spec}`);
   }
+}
+
+async function importKinds(url: string, what: string): Promise<void> {
+  try {
+    await import(url);
+  } catch (e) {
+    const msg = ((e as Error)?.message ?? String(e)).split("\n")[0];
+    throw new KindModuleError(`cannot load the stage-kind module ${what}: ${msg}`);
+  }
+}
+
+/** A stage-kind module that cannot be loaded. */
+export class KindModuleError extends Error {
+  override name = "KindModuleError";
+}
+
+/** The message of an error as one line (plus the stack with $STRATA_DEBUG=1, for bug reports). */
+export function errorLine(e: unknown): string {
+  const err = e as Error;
+  if (Deno.env.get("STRATA_DEBUG")) return String(err?.stack ?? e);
+  const msg = err?.message ?? String(e);
+  return msg;
 }
 
 /** Prints an error from loading or running an experiment; returns the exit code. */
@@ -61,7 +83,8 @@ export function reportError(e: unknown): number {
     console.error(`strata: error: ${e.message}`);
     return 2;
   }
-  console.error(`strata: error: ${(e as Error)?.stack ?? e}`);
+  // No stack traces: the messages name the file or setting (STRATA_DEBUG=1 shows the stack).
+  console.error(`strata: error: ${errorLine(e)}`);
   return 1;
 }
 
@@ -160,7 +183,9 @@ export async function runExperiment(a: RunArgs): Promise<{ code: number; result?
     });
     if (a.dryRun) printStatus(result);
     else console.error(summarise(result));
-    return { code: result.ok ? 0 : 1, result };
+    // Stopped by a signal: the shell's convention (128 + signal number).
+    const code = result.interrupted ? (result.interrupted === "SIGTERM" ? 143 : 130) : result.ok ? 0 : 1;
+    return { code, result };
   } catch (e) {
     return { code: reportError(e) };
   }

@@ -28,7 +28,15 @@ export async function main(argv: string[]): Promise<number> {
     );
     return name && name !== "--help" && name !== "-h" ? 2 : 0;
   }
-  return await (await command.load()).main(rest);
+  try {
+    return await (await command.load()).main(rest);
+  } catch (e) {
+    // Whatever a command did not catch itself: one line naming what failed, no stack trace
+    // (STRATA_DEBUG=1 shows it).
+    const err = e as Error;
+    console.error(`strata ${name}: error: ${Deno.env.get("STRATA_DEBUG") ? err?.stack ?? e : err?.message ?? e}`);
+    return 1;
+  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,7 +6,7 @@
  * - `gt`: `gt.txt` lines `path label` (first whitespace or comma splits; ICDAR-style
  *   `"quoted"` labels are unquoted).
  */
-import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 export const LAYOUTS = ["auto", "lmdb", "real", "tsv", "gt"] as const;
 export type Layout = typeof LAYOUTS[number];
@@ -16,6 +16,8 @@ export interface FoundSample {
   image: string;
   label?: string;
   problem?: string;
+  /** A short code for `problem` (for counts by reason): empty_label, unlisted, ambiguous_image, outside_source… */
+  code?: string;
   /** Where it was listed, e.g. `labels.tsv:12` or `label/7.txt`. */
   where: string;
 }
@@ -51,9 +53,13 @@ export async function listSamples(
   const root = resolve(dir);
   if (layout === "real") {
     const images = new Map<string, string>();
+    const clashes = new Map<string, string[]>();
     for await (const e of Deno.readDir(join(root, "IMG"))) {
       if (e.isFile && IMAGE_EXT.has(extname(e.name).toLowerCase())) {
-        images.set(basename(e.name, extname(e.name)), e.name);
+        const stem = basename(e.name, extname(e.name));
+        const prev = images.get(stem);
+        if (prev !== undefined) clashes.set(stem, [...(clashes.get(stem) ?? [prev]), e.name]);
+        images.set(stem, e.name);
       }
     }
     const labels = new Set<string>();
@@ -63,14 +69,33 @@ export async function listSamples(
     const stems = [...new Set([...images.keys(), ...labels])].sort(compareStems);
     const out: FoundSample[] = [];
     for (const stem of stems) {
+      const clash = clashes.get(stem);
+      if (clash) {
+        // 1.jpg and 1.png: label/1.txt cannot say which image it labels, so neither is trusted.
+        const names = clash.sort().map((n) => `IMG/${n}`);
+        for (const n of clash) {
+          out.push({
+            image: join(root, "IMG", n),
+            problem: `${names.join(" and ")} share the number ${stem}; label/${stem}.txt cannot tell which it labels`,
+            code: "ambiguous_image",
+            where: `IMG/${n}`,
+          });
+        }
+        continue;
+      }
       const img = images.get(stem);
       const where = `IMG/${img ?? stem + ".*"}`;
       if (!img) {
-        out.push({ image: join(root, "IMG", stem), problem: `no image for label/${stem}.txt`, where });
+        out.push({
+          image: join(root, "IMG", stem),
+          problem: `no image for label/${stem}.txt`,
+          code: "unlisted",
+          where,
+        });
         continue;
       }
       if (!labels.has(stem)) {
-        out.push({ image: join(root, "IMG", img), problem: `no label/${stem}.txt`, where });
+        out.push({ image: join(root, "IMG", img), problem: `no label/${stem}.txt`, code: "unlisted", where });
         continue;
       }
       const label = await readLabel(join(root, "label", `${stem}.txt`));
@@ -80,6 +105,12 @@ export async function listSamples(
   }
   const file = resolve(root, labelsFile ?? (layout === "tsv" ? "labels.tsv" : "gt.txt"));
   const name = relative(root, file) || basename(file);
+  // Everything read must be inside the source folder: that is what the stage's input digest covers.
+  const outside = (p: string) => {
+    const rel = relative(root, p);
+    return rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+  };
+  if (outside(file)) throw new Error(`${file}: the labels file is outside the source folder ${root}`);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(file));
@@ -112,7 +143,12 @@ export async function listSamples(
     }
     const image = isAbsolute(path) ? path : resolve(dirname(file), path);
     label = label.trim();
-    out.push(label ? { image, label, where } : { image, problem: "empty label", where });
+    if (outside(image)) {
+      // Not covered by the input's digest: a changed image there would leave the stage "fresh".
+      out.push({ image, problem: `image path ${path} leaves the source folder`, code: "outside_source", where });
+      continue;
+    }
+    out.push(label ? { image, label, where } : { image, problem: "empty label", code: "empty_label", where });
   }
   return out;
 }

@@ -23,14 +23,17 @@ export function canvasSync(): CanvasModule {
   return canvasModule;
 }
 
-export type Normalize = "imagenet" | "unit";
+export type Normalize = "imagenet" | "unit" | "symmetric";
 
 export interface ImageSpec {
   height: number;
   width: number;
   /** 3 = RGB, 1 = luminance. */
   channels: 1 | 3;
-  /** `imagenet`: (x/255 − mean)/std with ImageNet's mean and std (luminance: their averages); `unit`: x/255. */
+  /**
+   * `imagenet`: (x/255 − mean)/std with ImageNet's mean and std (luminance: their averages); `unit`: x/255;
+   * `symmetric`: (x/255 − 0.5)/0.5 in [−1, 1] (strhub / PARSeq's `Normalize(0.5, 0.5)`).
+   */
   normalize: Normalize;
 }
 
@@ -225,6 +228,7 @@ export function normalizeInto(rgb: Float32Array, spec: ImageSpec, out: Float32Ar
 /** Per-channel scale and offset: value · scale + offset = (value/255 − mean)/std. */
 function affineOf(spec: ImageSpec): [number, number, number, number, number, number] {
   if (spec.normalize === "unit") return [1 / 255, 1 / 255, 1 / 255, 0, 0, 0];
+  if (spec.normalize === "symmetric") return [2 / 255, 2 / 255, 2 / 255, -1, -1, -1];
   if (spec.channels === 1) {
     const mean = (IMAGENET_MEAN[0] + IMAGENET_MEAN[1] + IMAGENET_MEAN[2]) / 3;
     const std = (IMAGENET_STD[0] + IMAGENET_STD[1] + IMAGENET_STD[2]) / 3;
@@ -281,8 +285,20 @@ export function denormalizeToRgba(
     for (let c = 0; c < 3; c++) {
       const ch = spec.channels === 3 ? c : 0;
       const v = images[base + p * spec.channels + ch];
-      const mean = spec.normalize === "unit" ? 0 : spec.channels === 3 ? IMAGENET_MEAN[c] : 0.449;
-      const std = spec.normalize === "unit" ? 1 : spec.channels === 3 ? IMAGENET_STD[c] : 0.226;
+      const mean = spec.normalize === "unit"
+        ? 0
+        : spec.normalize === "symmetric"
+        ? 0.5
+        : spec.channels === 3
+        ? IMAGENET_MEAN[c]
+        : 0.449;
+      const std = spec.normalize === "unit"
+        ? 1
+        : spec.normalize === "symmetric"
+        ? 0.5
+        : spec.channels === 3
+        ? IMAGENET_STD[c]
+        : 0.226;
       out[p * 4 + c] = Math.round((v * std + mean) * 255);
     }
     out[p * 4 + 3] = 255;

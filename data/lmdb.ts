@@ -19,6 +19,7 @@ import { Buffer } from "node:buffer";
 import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { markOwner } from "../pipeline/liveness.ts";
 
 type LmdbModule = typeof import("lmdb");
 type Database = import("lmdb").RootDatabase<Buffer, string>;
@@ -53,6 +54,7 @@ export type BadInputPolicy = "error" | "skip";
 
 export type BadReason =
   | "missing_num_samples"
+  | "num_samples_mismatch"
   | "missing_image"
   | "empty_image"
   | "undecodable_image"
@@ -111,6 +113,10 @@ export interface LmdbReader {
   readonly size: number;
   /** Set when `num-samples` was missing and the size was inferred. */
   readonly inferredSize: boolean;
+  /** `num-samples` as stored, when it disagreed with the samples there are (policy `skip`; `size` is then theirs). */
+  readonly declaredSize?: number;
+  /** What was wrong with `num-samples` (missing, not a number, or disagreeing), for the stage summary. */
+  readonly sizeNote?: string;
   /** Raw value bytes of a key (a copy), or undefined. */
   getRaw(key: string): Uint8Array | undefined;
   /** Sample `index` (1-based) with the checks that need no decoding: image present and non-empty, label valid UTF-8 and non-empty. */
@@ -159,7 +165,12 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
   }
   const { open } = await loadLmdb();
   // A private directory with a symlink to data.mdb: LMDB's lock file goes there, not into the data set.
-  const shadow = await fs.mkdtemp(join(tmpdir(), "strata-lmdb-"));
+  // Who made it, recorded before the folder gets its final name: `gc` removes the folders of processes that are
+  // gone (killed before they could), and never sees one without its owner.
+  const made = await fs.mkdtemp(join(tmpdir(), ".strata-lmdb-new-"));
+  markOwner(made);
+  const shadow = join(tmpdir(), `strata-lmdb-${basename(made).slice(".strata-lmdb-new-".length)}`);
+  await fs.rename(made, shadow);
   shadows.add(shadow);
   let db: Database;
   try {
@@ -176,6 +187,8 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
 
   let size: number;
   let inferredSize = false;
+  let declaredSize: number | undefined;
+  let sizeNote: string | undefined;
   const rawCount = getRaw(NUM_SAMPLES_KEY);
   const countText = rawCount ? new TextDecoder().decode(rawCount).trim() : "";
   if (rawCount && /^\d+$/.test(countText)) {
@@ -199,6 +212,40 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
       if (m) size = Math.max(size, Number(m[1]));
     }
     inferredSize = true;
+    sizeNote = `${detail}; size inferred from the label keys: ${size}`;
+  }
+  // A `num-samples` that lies: larger than the samples there are (a reader would fail at the first missing one,
+  // after the count was reported), or smaller (samples silently ignored). Checked with two key lookups; the
+  // keys are scanned only when it is wrong.
+  if (!inferredSize) {
+    const has = (i: number) => getRaw(labelKey(i)) !== undefined || getRaw(imageKey(i)) !== undefined;
+    const tooLarge = size > 0 && !has(size);
+    if (tooLarge || has(size + 1)) {
+      let highest = 0;
+      for (const prefix of ["image", "label"]) {
+        for (const key of db.getKeys({ start: `${prefix}-`, end: `${prefix}.`, snapshot: false })) {
+          const m = /^(?:image|label)-(\d{9})$/.exec(String(key));
+          if (m) highest = Math.max(highest, Number(m[1]));
+        }
+      }
+      const detail = tooLarge
+        ? `num-samples says ${size}, but the samples end at ${highest}`
+        : `num-samples says ${size}, but the samples go on to ${highest}`;
+      const bad = opts.bad ?? new BadSamples(opts.policy ?? "error", dir);
+      try {
+        if ((opts.policy ?? bad.policy) === "error") {
+          throw new DataError(dir, "num_samples_mismatch", `${detail}; the data set cannot be trusted`);
+        }
+        bad.report("num_samples_mismatch", detail);
+      } catch (e) {
+        await db.close();
+        await fs.rm(shadow, { recursive: true, force: true });
+        throw e;
+      }
+      declaredSize = size;
+      sizeNote = `${detail}: reading ${highest}`;
+      size = highest;
+    }
   }
 
   let closed = false;
@@ -206,6 +253,8 @@ export async function openLmdb(path: string, opts: OpenLmdbOptions = {}): Promis
     path: dir,
     size,
     inferredSize,
+    ...(declaredSize !== undefined ? { declaredSize } : {}),
+    ...(sizeNote !== undefined ? { sizeNote } : {}),
     getRaw,
     read(index: number): SampleCheck {
       if (!Number.isInteger(index) || index < 1 || index > size) {

@@ -153,6 +153,7 @@ export async function openDataset(path: string | readonly string[], opts: Datase
       if (reader.inferredSize) {
         bad.report("missing_num_samples", "no num-samples key; size inferred from the label keys");
       }
+      if (reader.declaredSize !== undefined) bad.report("num_samples_mismatch", reader.sizeNote ?? "");
       if (scan === "lazy") continue;
       let kept = 0;
       for (let i = 1; i <= reader.size && (opts.limit === undefined || indices.length < opts.limit); i++) {

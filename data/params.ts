@@ -56,10 +56,10 @@ export const imageSchema = object({
   height: integer({ min: 4, max: 1024, default: 32, description: "model input height (images are stretched)" }),
   width: integer({ min: 4, max: 4096, default: 128, description: "model input width" }),
   channels: integer({ min: 1, max: 3, default: 3, description: "3 = RGB, 1 = luminance (2 is not allowed)" }),
-  normalize: string<"imagenet" | "unit">({
-    enum: ["imagenet", "unit"],
+  normalize: string<"imagenet" | "unit" | "symmetric">({
+    enum: ["imagenet", "unit", "symmetric"],
     default: "imagenet",
-    description: "imagenet: (x/255 − ImageNet mean)/std; unit: x/255",
+    description: "imagenet: (x/255 − ImageNet mean)/std; unit: x/255; symmetric: x/127.5 − 1 (PARSeq)",
   }),
 }, { description: "image size, channels and normalisation" });
 
@@ -122,7 +122,12 @@ export const badInputSchema = string<"error" | "skip">({
   description: "bad samples (missing/empty/undecodable image, empty or non-UTF-8 label): fail, or skip and count",
 });
 
-export type ImageParams = { height: number; width: number; channels: number; normalize: "imagenet" | "unit" };
+export type ImageParams = {
+  height: number;
+  width: number;
+  channels: number;
+  normalize: "imagenet" | "unit" | "symmetric";
+};
 export type LabelParams = { protocol: Protocol; max_length: number; unsupported: "remove" | "drop" };
 export type AugmentSchemaParams = AugmentParams & { enabled: boolean };
 

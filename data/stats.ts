@@ -31,6 +31,8 @@ export interface DataStats {
   examined: number;
   /** Samples with a problem (missing/empty image, bad label…), by reason. */
   problems: Record<string, number>;
+  /** What is wrong, in words (num-samples that disagrees with the data, the first listed problems). */
+  notes?: string[];
   labels?: {
     unique: number;
     length: Distribution;
@@ -86,6 +88,7 @@ class Collector {
   formats: Record<string, number> = {};
   unknownSize = 0;
   problems: Record<string, number> = {};
+  notes: string[] = [];
   examined = 0;
   hasLabels = false;
 
@@ -136,6 +139,7 @@ class Collector {
       count,
       examined: this.examined,
       problems: this.problems,
+      ...(this.notes.length ? { notes: this.notes } : {}),
       ...(this.hasLabels
         ? {
           labels: {
@@ -193,6 +197,8 @@ export async function computeStats(path: string, opts: StatsOptions = {}): Promi
     const r = await openLmdb(source, { policy: "skip" });
     try {
       if (r.inferredSize) c.problem("missing_num_samples");
+      if (r.declaredSize !== undefined) c.problem("num_samples_mismatch");
+      if (r.sizeNote) c.notes.push(r.sizeNote);
       for (let i = 1; i <= Math.min(r.size, limit); i++) {
         tick(i, r.size);
         c.examined++;
@@ -226,8 +232,16 @@ export async function computeStats(path: string, opts: StatsOptions = {}): Promi
       tick(n, found.length);
       c.examined++;
       if (s.problem) {
-        c.problem(s.problem.startsWith("no label") ? "missing_label" : s.problem.replace(/ /g, "_"));
-        if (!s.image || s.problem.startsWith("no image")) continue;
+        c.problem(
+          s.code === "ambiguous_image" || s.code === "outside_source"
+            ? s.code
+            : s.problem.startsWith("no label")
+            ? "missing_label"
+            : s.problem.replace(/ /g, "_"),
+        );
+        if (c.notes.length < 10) c.notes.push(`${s.where}: ${s.problem}`);
+        // Outside the folder: not part of the data set (and not covered by its digest).
+        if (!s.image || s.problem.startsWith("no image") || s.code === "outside_source") continue;
       } else {
         c.label(s.label!);
       }
@@ -292,6 +306,7 @@ export function statsMarkdown(
   const problems = Object.entries(s.problems);
   if (problems.length) {
     lines.push("", "## Problems", "", table(["reason", "samples"], problems.map(([k, v]) => [k, v])));
+    if (s.notes?.length) lines.push("", ...s.notes.map((n) => `- ${n}`));
   }
   if (s.labels) {
     const l = s.labels;

@@ -2,6 +2,8 @@
  * Runs the synthetic word renderer into an LMDB and draws the montage
  * (used by the `synth` stage kind and the data benchmark).
  */
+import { dirname } from "node:path";
+import { ensureFreeSpace } from "../pipeline/disk.ts";
 import { loadFonts } from "./fonts.ts";
 import { decodeImage, loadCanvas } from "./image.ts";
 import { createLmdb } from "./lmdb.ts";
@@ -82,12 +84,22 @@ export async function synthesize(
   const kinds: Record<string, number> = {};
   const formats: Record<string, number> = {};
   let widthSum = 0, heightSum = 0, lengthSum = 0;
+  let bytes = 0;
   try {
     for (let i = 0; i < config.count; i++) {
       if (hooks.signal?.aborted) throw new Error("synth interrupted");
       if (i % 250 === 0) hooks.progress?.(`synth ${i}/${config.count}`);
       const s = gen.sample(i);
       writer.add(s.bytes, s.label);
+      bytes += s.bytes.length + s.label.length + 64;
+      // After a first sample of images, and then now and then: is there room for the rest (× 1.25 for LMDB pages)?
+      if ((i === 199 || (i + 1) % 20000 === 0) && i + 1 < config.count) {
+        await ensureFreeSpace(
+          dirname(lmdbPath),
+          (bytes / (i + 1)) * (config.count - i - 1) * 1.25,
+          `synth ${lmdbPath}`,
+        );
+      }
       if (first.length < config.montage) first.push(s);
       kinds[s.kind] = (kinds[s.kind] ?? 0) + 1;
       formats[s.format] = (formats[s.format] ?? 0) + 1;

@@ -107,3 +107,48 @@ Deno.test("abinet_ablation: reuses the default's ABINet-Vision stages and starts
   const headline = (report.params as { headline: { metrics: string[] } }).headline;
   assert.deepEqual(headline.metrics, ["cwr", "cwr@vision", "cwr@alignment_1", "cwr@alignment_2", "cwr@alignment_3"]);
 });
+
+Deno.test("parseq_vs_abinet: the default's data, budget and seeds; only the model differs; cost measured", async () => {
+  const plan = await planExperiment(join(dir, "parseq_vs_abinet.yaml"));
+  const base = await planExperiment(join(dir, "conclr_vs_abinet.yaml"));
+  const trains = plan.byStage.get("train") ?? [];
+  assert.deepEqual(
+    trains.map((t) => t.id).sort(),
+    ["abinet_vision", "parseq"].flatMap((m) => [1, 2, 3].map((s) => `train[model=${m},seed=${s}]`)),
+  );
+  const p = plan.byId.get("train[model=parseq,seed=1]")!.params as Record<string, unknown>;
+  const a = plan.byId.get("train[model=abinet_vision,seed=1]")!.params as Record<string, unknown>;
+  const d = base.byId.get("train[model=abinet_vision,seed=1]")!.params as Record<string, unknown>;
+  assert.equal(JSON.stringify({ ...p, model: undefined }), JSON.stringify({ ...a, model: undefined }));
+  for (const k of ["data", "batch_size", "steps", "lr", "schedule", "seed"]) {
+    assert.deepEqual(p[k], d[k], `${k} differs from the default experiment`);
+  }
+  assert.deepEqual(p.architecture, { preset: "micro" });
+  const evaluate = plan.byId.get("evaluate[model=parseq,seed=1]")!.params as Record<string, unknown>;
+  assert.equal(evaluate.cost, true);
+  assert.equal(plan.byId.get("report")?.publish, "results/parseq_vs_abinet");
+  const headline = (plan.byId.get("report")!.params as { headline: { metrics: string[] } }).headline;
+  assert.deepEqual(headline.metrics.slice(-3), ["params_m", "gflops", "ms_per_image"]);
+});
+
+Deno.test("parseq_full: strhub's published PARSeq-S configuration", async () => {
+  const plan = await planExperiment(join(dir, "parseq_full.yaml"));
+  // deno-lint-ignore no-explicit-any
+  const p = plan.byId.get("train[model=parseq,seed=1]")!.params as Record<string, any>;
+  assert.equal(p.model, "parseq");
+  assert.equal(p.architecture.preset, "small");
+  assert.equal(p.batch_size, 384);
+  assert.equal(p.epochs, 20);
+  assert.ok(Math.abs(p.lr - 7e-4 * 384 / 256) < 1e-12);
+  assert.equal(p.schedule.type, "one_cycle");
+  assert.equal(p.schedule.pct_start, 0.075);
+  assert.equal(p.clip_grad_norm, 20);
+  assert.equal(p.data.labels.protocol, 94);
+  assert.equal(p.data.image.normalize, "symmetric");
+  const ev = (id: string) => plan.byId.get(id)!.params as Record<string, unknown>;
+  assert.equal(ev("evaluate[model=parseq,seed=1]").protocol, 36);
+  assert.equal(ev("evaluate_94[model=parseq,seed=1]").protocol, 94);
+  assert.deepEqual(ev("evaluate_rotation[model=parseq,seed=1]").rotation, [0, 90, 180, 270]);
+  assert.equal(ev("evaluate[model=parseq,seed=1]").decode_ar, true);
+  assert.equal(ev("evaluate[model=parseq,seed=1]").refine_iters, 1);
+});

@@ -7,11 +7,13 @@ import type { ObjectSchema } from "../pipeline/schema.ts";
 import { abinetSchema as abinet } from "./abinet/abinet_config.ts";
 import { configSchema as abinetVision } from "./abinet/config.ts";
 import { configSchema as conclrVision } from "./conclr/config.ts";
+import { configSchema as parseq } from "./parseq/config.ts";
 
 const schemas: Record<string, ObjectSchema<unknown>> = {
   abinet: abinet as ObjectSchema<unknown>,
   abinet_vision: abinetVision as ObjectSchema<unknown>,
   conclr_vision: conclrVision as ObjectSchema<unknown>,
+  parseq: parseq as ObjectSchema<unknown>,
 };
 
 /** The family's config schema, or undefined for a family that is not built in. */

@@ -12,6 +12,14 @@ export interface RecognizerOutput {
   logits: tf.Tensor3D;
 }
 
+/** Inference-time decoding options (strhub's `decode_ar` / `refine_iters`); families list the ones they honour. */
+export interface PredictOptions {
+  /** Autoregressive (true) or non-autoregressive (false) decoding. */
+  decodeAr?: boolean;
+  /** Iterative refinement passes after the first decoding. */
+  refineIters?: number;
+}
+
 export interface TrainingLoss {
   /** The scalar to minimise. */
   loss: tf.Scalar;
@@ -36,14 +44,16 @@ export interface Recognizer {
   readonly weights: Map<string, tf.Variable>;
   /** Non-trainable state (BatchNorm running statistics) by name. */
   readonly buffers: Map<string, tf.Variable>;
-  /** Eval-mode forward on NHWC images. */
-  predict(images: tf.Tensor4D): RecognizerOutput;
+  /** The `PredictOptions` this family honours, as evaluate / read params (`decode_ar`, `refine_iters`). */
+  readonly decodingParams?: readonly ("decode_ar" | "refine_iters")[];
+  /** Eval-mode forward on NHWC images; families without decoding options ignore `opts`. */
+  predict(images: tf.Tensor4D, opts?: PredictOptions): RecognizerOutput;
   /**
    * Optional: every named output of one eval forward (`[B, T, numClasses]` logits each, caller disposes), in a
    * stable order whose last entry equals what `predict` returns (ABINet: `vision`, `language_1`,
-   * `alignment_1`, …). Evaluation then scores each output as well.
+   * `alignment_1`, …). Evaluation then scores each output as well. `opts` as for `predict`.
    */
-  predictOutputs?(images: tf.Tensor4D): Map<string, tf.Tensor3D>;
+  predictOutputs?(images: tf.Tensor4D, opts?: PredictOptions): Map<string, tf.Tensor3D>;
   /**
    * Optional: initialises a part of the model from another model's checkpoint (the train stage's
    * `init_<part>` inputs). `tensors` are a strata checkpoint's tensors (tfjs layouts, the source model's

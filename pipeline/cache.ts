@@ -6,7 +6,7 @@
  * key across processes; `<cache>/scratch/<key>/` keeps resumable state.
  */
 import { join } from "node:path";
-import { type ContentDigest, contentDigest, DigestCache, writeFileAtomic } from "./digest.ts";
+import { type ContentDigest, contentDigest, DigestCache, walkFiles, writeFileAtomic } from "./digest.ts";
 import { digestOf } from "./hash.ts";
 
 /** Everything that goes into a key. */
@@ -50,6 +50,21 @@ export interface EntryManifest {
   summary: Record<string, unknown>;
   notes: string[];
   timings: Timings;
+  /**
+   * Per output, the mtime (ms) of each file of `outputs[name].files` (same order) when the entry was made: with the
+   * sizes, the cheap check made on every cache hit. Absent in entries made before it existed (sizes only).
+   */
+  mtimes?: Record<string, number[]>;
+  /**
+   * Set when this entry replaced a damaged one (ISO time the recomputation started): a consumer entry finished
+   * before it may have been computed from the damaged bytes, so it is recomputed too (in this or a later run).
+   */
+  rederived?: string;
+}
+
+/** The mtimes (ms) of an output's files, in the order of its digest's `files`. */
+export function outputMtimes(path: string, d: ContentDigest): number[] {
+  return d.files.map(([rel]) => Deno.statSync(rel === "" ? path : join(path, rel)).mtime?.getTime() ?? 0);
 }
 
 export function defaultCacheDir(root: string): string {
@@ -68,10 +83,31 @@ export class Cache {
    * temporary directory of a running stage. Blocks until granted; release with `close()`.
    */
   async runLock(exclusive: boolean): Promise<Deno.FsFile> {
-    Deno.mkdirSync(this.dir, { recursive: true });
+    this.ensureDir();
     const file = await Deno.open(join(this.dir, "run.lock"), { create: true, read: true, write: true });
     await file.lock(exclusive);
     return file;
+  }
+
+  /** Creates the cache directory, or says clearly why it cannot be one (e.g. `--cache` names a file). */
+  ensureDir(): void {
+    try {
+      const st = Deno.statSync(this.dir);
+      if (!st.isDirectory) {
+        throw new CacheDirError(`cache directory ${this.dir} (--cache or $STRATA_CACHE) is a file, not a directory`);
+      }
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        if (e instanceof CacheDirError) throw e;
+        throw new CacheDirError(`cache directory ${this.dir} (--cache or $STRATA_CACHE): ${(e as Error).message}`);
+      }
+    }
+    try {
+      Deno.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw new CacheDirError(`cannot create the cache directory ${this.dir}: ${(e as Error).message}`);
+    }
   }
 
   entryDir(key: string): string {
@@ -165,6 +201,53 @@ export class Cache {
     removeQuietly(trash);
   }
 
+  /**
+   * The check made on every cache hit, without reading file contents: every recorded output file is there with
+   * its size (and, when recorded, its mtime), and a directory output holds no extra files. A changed mtime or an
+   * extra file alone is not proof of damage, so then the entry is re-hashed (and, when intact, its mtimes are
+   * refreshed so the next run is cheap again). Returns what is wrong, or undefined when intact.
+   */
+  async quickCheck(key: string, m: EntryManifest): Promise<string | undefined> {
+    let suspect = "";
+    for (const [name, out] of Object.entries(m.outputs ?? {})) {
+      const base = join(this.entryDir(key), "outputs", name);
+      const mtimes = m.mtimes?.[name];
+      for (const [i, [rel, size]] of out.files.entries()) {
+        const shown = rel === "" ? name : `${name}/${rel}`;
+        let st: Deno.FileInfo;
+        try {
+          st = Deno.statSync(rel === "" ? base : join(base, rel));
+        } catch {
+          return `output file ${shown} is missing`;
+        }
+        if (!st.isFile) return `output ${shown} is not a file`;
+        if (st.size !== size) return `output file ${shown} has ${st.size} bytes, recorded ${size}`;
+        if (mtimes && mtimes[i] !== (st.mtime?.getTime() ?? 0)) suspect ||= `output file ${shown} was modified`;
+      }
+      if (out.type === "dir") {
+        let n = 0;
+        try {
+          for (const _ of walkFiles(base)) n++;
+        } catch {
+          return `output ${name} is missing`;
+        }
+        if (n !== out.files.length) suspect ||= `output ${name} holds ${n} files, recorded ${out.files.length}`;
+      }
+    }
+    if (!suspect) return undefined;
+    const bad = await this.verify(key);
+    if (bad) return `${suspect}: ${bad}`;
+    // Same bytes (touched, or copied back): remember the new mtimes.
+    try {
+      const mtimes: Record<string, number[]> = {};
+      for (const [name, out] of Object.entries(m.outputs)) {
+        mtimes[name] = outputMtimes(join(this.entryDir(key), "outputs", name), out);
+      }
+      writeFileAtomic(join(this.entryDir(key), "manifest.json"), JSON.stringify({ ...m, mtimes }, null, 1) + "\n");
+    } catch { /* a read-only cache: the check just stays slower */ }
+    return undefined;
+  }
+
   /** Re-hashes an entry's outputs; returns a description of the first mismatch, or undefined if intact. */
   async verify(key: string): Promise<string | undefined> {
     const m = this.readManifest(key);
@@ -203,6 +286,11 @@ export class Cache {
       }
     }
   }
+}
+
+/** The cache directory cannot be used. */
+export class CacheDirError extends Error {
+  override name = "CacheDirError";
 }
 
 export function removeQuietly(path: string): void {

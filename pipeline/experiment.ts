@@ -74,6 +74,21 @@ export interface LoadedExperiment {
   locs: Locations;
 }
 
+/**
+ * Documented limits on what an experiment file may ask for, so that a typo or a hostile file ends in a clear
+ * error instead of exhausting memory: file size, values after alias expansion, alias expansions, and stage
+ * instances (after matrix expansion, for the whole experiment; `$STRATA_MAX_INSTANCES` raises it).
+ */
+export const LIMITS = {
+  yamlBytes: 1 << 20,
+  yamlValues: 100_000,
+  yamlAliases: 1_000,
+  get instances(): number {
+    const env = Number(Deno.env.get("STRATA_MAX_INSTANCES"));
+    return Number.isSafeInteger(env) && env > 0 ? env : 1_000;
+  },
+};
+
 type YamlModule = typeof import("yaml");
 let yaml: YamlModule | undefined;
 
@@ -164,6 +179,12 @@ function parseYamlText(file: string, locs: Locations, y: YamlModule): unknown {
   } catch (e) {
     throw new ExperimentError(`cannot read experiment file ${displayPath(file)}: ${(e as Error).message}`);
   }
+  if (text.length > LIMITS.yamlBytes) {
+    throw new ExperimentError(
+      `experiment file is ${text.length} bytes, more than the limit of ${LIMITS.yamlBytes}`,
+      { file, line: 0, col: 0 },
+    );
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
@@ -177,10 +198,25 @@ function parseYamlText(file: string, locs: Locations, y: YamlModule): unknown {
     const p = lineCounter.linePos(off);
     return { file, line: p.line, col: p.col };
   };
+  // Aliases are expanded here (not by npm:yaml), so their expansion is bounded here: an "alias bomb" (each
+  // level referring to the previous one several times) would otherwise grow exponentially.
+  let values = 0;
+  let aliases = 0;
   const convert = (node: unknown, path: KeyPath, depth: number): unknown => {
     if (depth > 100) throw new ExperimentError("YAML nesting too deep (alias loop?)", at(node as Node));
+    if (++values > LIMITS.yamlValues) {
+      throw new ExperimentError(
+        `YAML expands to more than ${LIMITS.yamlValues} values (aliases included); an experiment file is far smaller`,
+        at(node as Node),
+      );
+    }
     if (node === null || node === undefined) return null;
-    if (isAlias(node)) return convert(node.resolve(doc), path, depth + 1);
+    if (isAlias(node)) {
+      if (++aliases > LIMITS.yamlAliases) {
+        throw new ExperimentError(`YAML: more than ${LIMITS.yamlAliases} alias expansions (*name)`, at(node as Node));
+      }
+      return convert(node.resolve(doc), path, depth + 1);
+    }
     if (isScalar(node)) {
       locs.set(path, at(node));
       const v = node.value;

@@ -11,7 +11,7 @@ export { ExperimentError, formatLoc, loadExperiment, loadExperimentAsync, loadYa
 export { buildPlan, type Instance, instanceId, type Plan } from "./plan.ts";
 export { formatSeconds, type Outcome, type RunOptions, runPlan, type RunResult } from "./runner.ts";
 export { Cache, defaultCacheDir, type EntryManifest, type KeyComponents, keyOf } from "./cache.ts";
-export { formatBytes, gc, type GcResult } from "./gc.ts";
+export { formatBytes, gc, GcLockError, type GcOptions, type GcResult } from "./gc.ts";
 export { lockPath, readLock } from "./provenance.ts";
 
 /**

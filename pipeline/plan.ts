@@ -9,6 +9,7 @@ import {
   formatLoc,
   interpolate,
   isPlainMap,
+  LIMITS,
   type LoadedExperiment,
   type Loc,
   type Locations,
@@ -125,6 +126,20 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
     return axes;
   };
 
+  // The number of instances, before making any (a matrix of 10^6 combinations must fail at once, not in minutes).
+  let total = 0;
+  for (const s of names) {
+    const n = axesOf(s, []).reduce((acc, [, values]) => acc * values.length, 1);
+    total += n;
+    if (total > LIMITS.instances) {
+      throw new ExperimentError(
+        `stage "${s}": matrix expands to ${n} instances, making ${total} in the experiment, more than the limit ` +
+          `of ${LIMITS.instances} ($STRATA_MAX_INSTANCES raises it)`,
+        locs.find(["stages", s, "matrix"]) ?? locs.find(["stages", s]),
+      );
+    }
+  }
+
   // Instances with params.
   const byStage = new Map<string, Instance[]>();
   const byId = new Map<string, Instance>();
@@ -157,6 +172,15 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
           locs.find(["stages", s, "publish"]),
         );
       }
+      const publish = publishDir(publishRaw as string | undefined, stages[s].publish, matrix);
+      const bad = publish === undefined ? undefined : publishProblem(publish);
+      if (bad) {
+        throw new ExperimentError(
+          `stage "${id}": publish: ${JSON.stringify(publish)} ${bad}; publish into a folder inside results/, ` +
+            `relative to the project root (e.g. results/${exp.name})`,
+          locs.find(["stages", s, "publish"]),
+        );
+      }
       const inst: Instance = {
         id,
         stage: s,
@@ -165,7 +189,7 @@ export function buildPlan(exp: LoadedExperiment, getKind: (name: string) => Stag
         params: parsed,
         inputs: {},
         deps: [],
-        publish: publishDir(publishRaw as string | undefined, stages[s].publish, matrix),
+        publish,
         loc: locs.find(["stages", s]),
       };
       inst.inputs = {};
@@ -370,6 +394,19 @@ function product(axes: Axes): Record<string, Scalar>[] {
 function knownKinds(getKind: (name: string) => StageKind<unknown> | undefined): string {
   const known = stageKinds().map((k) => k.kind).filter((k) => getKind(k));
   return known.length ? `; known kinds: ${known.join(", ")}` : "; no stage kinds are registered";
+}
+
+/**
+ * Why a `publish` value is refused (undefined when fine): it must name a folder strictly inside `results/`, as a
+ * relative path without `.`/`..` segments, so that a report can never overwrite project files or leave the project.
+ */
+export function publishProblem(value: string): string | undefined {
+  if (value.includes("\\")) return "contains a backslash";
+  if (value.startsWith("/") || /^[A-Za-z]:/.test(value)) return "is an absolute path";
+  const parts = value.replace(/\/+$/, "").split("/");
+  if (parts.some((p) => p === ".." || p === "." || p === "")) return "has empty, . or .. segments";
+  if (parts[0] !== "results" || parts.length < 2) return "is not inside results/";
+  return undefined;
 }
 
 /**

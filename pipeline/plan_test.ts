@@ -146,3 +146,59 @@ Deno.test("missing input, unknown stage or output, and many-valued single inputs
   }
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("class 4: documented limits end huge matrices, alias bombs and huge counts with clear errors", () => {
+  const dir = tempProject();
+  // 100 × 100 × 2 = 20,000 instances: refused before any is made, naming the matrix.
+  const values = Array.from({ length: 100 }, (_, i) => i).join(", ");
+  write(
+    dir,
+    "big.yaml",
+    `stages:\n  s:\n    kind: p_synth\n    matrix: { seed: [${values}], model: [${values}], x: [a, b] }\n`,
+  );
+  assert.match(
+    errorOf(() => planOf(`${dir}/big.yaml`, KINDS)),
+    /big\.yaml:4:13: stage "s": matrix expands to 20000 instances, making 20000 in the experiment, more than the limit of 1000/,
+  );
+  // Each level refers to the one before ten times: 10^9 values if expanded.
+  const bomb = ["params:", '  a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]'];
+  for (let i = 1; i <= 9; i++) bomb.push(`  a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(", ")}]`);
+  bomb.push("stages: {}");
+  write(dir, "bomb.yaml", bomb.join("\n") + "\n");
+  assert.match(errorOf(() => planOf(`${dir}/bomb.yaml`, KINDS)), /bomb\.yaml:\d+:\d+: YAML: more than 1000 alias/);
+  // Integers beyond 2^53 (1e300 is an integer to JavaScript) are refused by the schema.
+  write(dir, "huge.yaml", "stages:\n  s: { kind: p_synth, params: { seed: 1e300 } }\n");
+  assert.match(
+    errorOf(() => planOf(`${dir}/huge.yaml`, KINDS)),
+    /huge\.yaml:2:\d+: .*seed: expected integer, got number 1e\+300/,
+  );
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("class 4: free disk space is checked with the path in the error; ENOSPC names the cache", async () => {
+  const { ensureFreeSpace, DiskSpaceError } = await import("./disk.ts");
+  const dir = tempProject();
+  await assert.rejects(
+    () => ensureFreeSpace(`${dir}/out/lmdb`, 2 ** 60, "synth"),
+    (e: Error) =>
+      e instanceof DiskSpaceError && e.message.includes(`synth: not enough free disk space at ${dir}/out/lmdb`),
+  );
+  await ensureFreeSpace(dir, 1024, "small"); // fits
+  const { runIn } = await import("./test_helpers.ts");
+  const full = {
+    ...mk("p_full", {}, ["out"]),
+    run() {
+      const e = new Error("No space left on device (os error 28)") as Error & { code: string };
+      e.code = "ENOSPC";
+      throw e;
+    },
+  } as StageKind<unknown>;
+  write(dir, "e.yaml", "stages:\n  f: { kind: p_full }\n");
+  const r = await runIn(dir, "e.yaml", [full]);
+  assert.equal(r.ok, false);
+  assert.ok(
+    r.lines.some((l) => l.includes(`FAILED  f`) && l.includes(`no space left on the device of ${dir}/.strata/cache`)),
+    r.lines.join("\n"),
+  );
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -33,6 +33,19 @@ registerStageKind({
     f.close();
   },
 });
+
+registerStageKind({
+  kind: "x_wait", version: 1, description: "waits until the run is stopped", module: import.meta.url,
+  params: object({}), inputs: {}, outputs: { data: { description: "d", type: "dir" } },
+  async run(ctx) {
+    const dir = Deno.env.get("MARKER_DIR")!;
+    await Deno.writeTextFile(ctx.scratch + "/state", "resumable");
+    await Deno.writeTextFile(ctx.output("data") + "/part", "partial");
+    await Deno.writeTextFile(dir + "/started", "1");
+    while (!ctx.signal.aborted) await sleep(25);
+    throw new Error("stopped");
+  },
+});
 `;
 
 function project(): { root: string; kinds: string } {
@@ -60,12 +73,13 @@ Deno.test("keys are stable across processes, caches and YAML formatting", async 
   write(
     root,
     "b.yaml",
-    "name: k\nstages:\n  h:\n    kind: x_gen\n  g:\n    params:\n      tag: 't'\n      n: 3.0\n    kind: x_gen\n",
+    "name: k2\nstages:\n  h:\n    kind: x_gen\n  g:\n    params:\n      tag: 't'\n      n: 3.0\n    kind: x_gen\n",
   );
+  // Two names: two files with one name would share (and fight over) results/<name>/.
   const keys = async (file: string, cache: string) => {
     const r = await cli(root, ["run", file, "--cache", cache], [kinds]);
     assert.equal(r.code, 0, r.stderr);
-    const lock = readLock(join(root, "results/k/strata.lock"))!;
+    const lock = readLock(join(root, `results/${file === "a.yaml" ? "k" : "k2"}/strata.lock`))!;
     return Object.fromEntries(Object.entries(lock.stages).map(([id, s]) => [id, s.key]));
   };
   const k1 = await keys("a.yaml", join(root, "c1"));
@@ -153,5 +167,88 @@ Deno.test("CLI: --help, errors naming the stage, status reasons, gc", async () =
   r = await cli(root, ["gc"], [kinds]);
   assert.match(r.stdout, /freed .* in 1 entries/);
   assert.equal([...new Cache(join(root, ".strata/cache")).entries()].length, 2);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("class 5: SIGTERM stops a run like Ctrl-C; gc removes what killed runs and dead processes left", async () => {
+  const { root, kinds } = project();
+  write(root, "e.yaml", "name: e\nstages:\n  g: { kind: x_gen }\n  w: { kind: x_wait }\n");
+  const markers = join(root, "m");
+  Deno.mkdirSync(markers);
+  const cacheDir = join(root, ".strata/cache");
+  const ls = (sub: string) => {
+    try {
+      return [...Deno.readDirSync(join(cacheDir, sub))].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  // SIGTERM: the waiting stage is stopped, its temp folder removed, the lock written for what finished.
+  let child = cliCommand(root, ["run", "e.yaml"], [kinds], { MARKER_DIR: markers }).spawn();
+  await waitForFile(join(markers, "started"), child);
+  child.kill("SIGTERM");
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 143, stderr);
+  assert.match(stderr, /terminated; stopping running stages/);
+  assert.match(stderr, /FAILED\s+w .*stopped/);
+  assert.deepEqual(ls("tmp"), []);
+  assert.equal(ls("scratch").length, 1); // resumable state is kept for the next attempt
+  assert.ok(readLock(join(root, "results/e/strata.lock"))!.stages.g.key);
+  // kill -9: the temp folder stays behind.
+  Deno.removeSync(join(markers, "started"));
+  child = cliCommand(root, ["run", "e.yaml"], [kinds], { MARKER_DIR: markers }).spawn();
+  await waitForFile(join(markers, "started"), child);
+  child.kill("SIGKILL");
+  await child.status;
+  assert.equal(ls("tmp").length, 1);
+
+  // Private LMDB folders in $TMPDIR: of a dead process, of a live one, and two without an owner record.
+  const tmpd = join(root, "tmpd");
+  const dead = new Deno.Command(Deno.execPath(), { args: ["eval", "1"] }).spawn();
+  await dead.status;
+  const shadow = (name: string, owner?: unknown) => {
+    Deno.mkdirSync(join(tmpd, name), { recursive: true });
+    if (owner) Deno.writeTextFileSync(join(tmpd, name, "strata-owner.json"), JSON.stringify(owner));
+  };
+  const { selfToken } = await import("./liveness.ts");
+  shadow("strata-lmdb-dead", { ...selfToken(), pid: dead.pid });
+  shadow("strata-lmdb-live", selfToken());
+  shadow("strata-lmdb-old");
+  const old = new Date(Date.now() - 2 * 24 * 3600_000);
+  Deno.utimeSync(join(tmpd, "strata-lmdb-old"), old, old);
+  shadow("strata-lmdb-new");
+  const r = await cli(root, ["gc"], [kinds], { TMPDIR: tmpd });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(ls("tmp"), []);
+  assert.deepEqual(ls("scratch"), []);
+  assert.deepEqual([...Deno.readDirSync(tmpd)].map((e) => e.name).sort(), ["strata-lmdb-live", "strata-lmdb-new"]);
+  assert.match(r.stdout, /removed .*strata-lmdb-dead/);
+  // The entry of g is referenced by the lock and kept.
+  assert.equal([...new Cache(cacheDir).entries()].length, 1);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("class 6: CLI errors are one line naming the file or setting, never a stack trace", async () => {
+  const { root, kinds } = project();
+  write(root, "e.yaml", "stages:\n  g: { kind: x_gen }\n");
+  const file = write(root, "not_a_dir", "x");
+  const noStack = (r: { stderr: string }) => assert.doesNotMatch(r.stderr, /^\s+at /m, r.stderr);
+  let r = await cli(root, ["run", "e.yaml", "--cache", file], [kinds]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`cache directory ${file} \\(--cache or \\$STRATA_CACHE\\) is a file`));
+  noStack(r);
+  r = await cli(root, ["gc", "--cache", file], [kinds]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /strata gc: error: cache directory .* is a file, not a directory/);
+  noStack(r);
+  r = await cli(root, ["run", "e.yaml"], [kinds, join(root, "missing_kinds.ts")]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /cannot load the stage-kind module \$STRATA_KINDS entry .*missing_kinds\.ts: Module not found/,
+  );
+  noStack(r);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   Deno.removeSync(root, { recursive: true });
 });

@@ -5,7 +5,7 @@
  * publish outputs; write the provenance lock. The same walk without executing
  * gives `status` and `--dry-run`.
  */
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   Cache,
   defaultCacheDir,
@@ -13,10 +13,12 @@ import {
   type InputComponent,
   type KeyComponents,
   keyOf,
+  outputMtimes,
   removeQuietly,
 } from "./cache.ts";
 import { codeDigest } from "./code.ts";
 import { type ContentDigest, contentDigest, DigestCache } from "./digest.ts";
+import { ensureFreeSpace, isNoSpace, noSpaceMessage } from "./disk.ts";
 import { displayPath } from "./experiment.ts";
 import { digestOf } from "./hash.ts";
 import type { Instance, Plan } from "./plan.ts";
@@ -29,6 +31,7 @@ import {
   type StageRecord,
   writeLock,
 } from "./provenance.ts";
+import { checkOwnership, type Owner, ownerFile, prunePublished, publishOutputs } from "./publish.ts";
 import type { ResolvedInput, StageContext, StageResult } from "./stage_kind.ts";
 
 export interface RunOptions {
@@ -75,6 +78,8 @@ export interface RunResult {
   ok: boolean;
   lockPath: string;
   seconds: number;
+  /** The signal that stopped the run early (SIGINT or SIGTERM), if any. */
+  interrupted?: Deno.Signal;
 }
 
 const enc = new TextEncoder();
@@ -140,6 +145,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const slots = new Slots(jobs);
   const dry = !!opts.dryRun;
   const lockFile = lockPath(root, exp.name);
+  const owner: Owner = { experiment: exp.name, file: ownerFile(root, exp.file) };
   const prevLock = readLock(lockFile);
   const controller = new AbortController();
   const isTty = !dry && Deno.stderr.isTerminal();
@@ -160,6 +166,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     }
   }
 
+  if (!dry) {
+    const dirs = [...new Set(plan.instances.filter((i) => i.publish).map((i) => resolve(root, i.publish!)))];
+    checkOwnership(root, owner, lockFile, dirs);
+  }
+
   // Selection: --only stages and everything they need.
   let selected = plan.instances;
   if (opts.only?.length) {
@@ -174,9 +185,13 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
 
   const outcomes = new Map<string, Promise<Outcome>>();
+  /** Instances recomputed because their entry (or an upstream one) was damaged. */
+  const rederived = new Set<string>();
   const process = (inst: Instance): Promise<Outcome> =>
-    processInner(inst).catch((e) => {
-      const msg = (e as Error)?.message ?? String(e);
+    processInner(inst).catch(async (e) => {
+      const msg = isNoSpace(e)
+        ? await noSpaceMessage(cache.dir, `stage ${inst.id}`)
+        : (e as Error)?.message ?? String(e);
       line(`strata: FAILED  ${inst.id}: ${msg}`);
       if (opts.verbose) line(String((e as Error)?.stack ?? e));
       return { id: inst.id, stage: inst.stage, state: "failed" as const, reasons: [msg] };
@@ -270,15 +285,35 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     };
     const key = keyOf(comps);
     const keyed: Outcome = { ...base, key, components: comps, codeFiles: code.files, entryDir: cache.entryDir(key) };
-    const forced = !!opts.forceAll || matches(inst, opts.force ?? []);
+    let forced = !!opts.forceAll || matches(inst, opts.force ?? []);
+    // An upstream entry found damaged was re-derived in this run: what was computed from it may have read the
+    // bad bytes (the key holds the digests as recorded, not as read), so it is recomputed too.
+    const tainted = inst.deps.filter((d) => rederived.has(d));
+    if (tainted.length && !forced) {
+      forced = true;
+      line(`strata: recompute ${inst.id}: upstream ${tainted.join(", ")} was re-derived from a damaged cache entry`);
+    }
+    let damaged: string | undefined;
 
     if (!forced) {
       let manifest = cache.readManifest(key);
-      if (manifest && opts.verify && !dry) {
-        const bad = await cache.verify(key);
-        if (bad) {
-          line(`strata: corrupt cache entry for ${inst.id} (${bad}); recomputing`);
-          cache.remove(key);
+      if (manifest) {
+        // Made before an upstream entry was re-derived from damaged bytes (in an earlier run, say with --only):
+        // it may have read those bytes.
+        const made = manifest.timings?.finished ?? "";
+        const before = inst.deps.filter((d) => {
+          const at = deps.get(d)?.manifest?.rederived;
+          return at !== undefined && made < at;
+        });
+        if (before.length) damaged = `made from ${before.join(", ")} before it was re-derived from a damaged entry`;
+        // Always: sizes and mtimes (cheap). With --verify: every byte.
+        damaged ??= await cache.quickCheck(key, manifest);
+        if (!damaged && opts.verify && !dry) damaged = await cache.verify(key);
+        if (damaged) {
+          if (!dry) {
+            line(`strata: damaged cache entry for ${inst.id} (${damaged}); recomputing`);
+            cache.remove(key);
+          }
           manifest = undefined;
         }
       }
@@ -286,10 +321,15 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     }
     if (dry) {
       const prev = prevLock?.stages[inst.id];
-      let reasons = forced ? ["forced"] : explainChange(prev, comps, code.files);
+      let reasons = forced
+        ? [tainted.length ? `upstream ${tainted.join(", ")} re-derived` : "forced"]
+        : damaged
+        ? [`damaged cache entry: ${damaged}`]
+        : explainChange(prev, comps, code.files);
       if (reasons.length === 0) reasons = ["cache entry missing (removed by gc?)"];
       return { ...keyed, state: "stale", reasons };
     }
+    const rederive = forced && tainted.length > 0 || !!damaged;
 
     await slots.acquire(inst.kind.resources ?? []);
     try {
@@ -300,7 +340,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
           const manifest = cache.readManifest(key);
           if (manifest) return finish({ ...keyed, state: "cached", manifest }, inst);
         }
-        return await compute(inst, keyed, comps, inputs);
+        const o = await compute(inst, keyed, comps, inputs, rederive);
+        if (rederive && o.state === "ran") rederived.add(inst.id);
+        return o;
       } finally {
         release();
       }
@@ -313,13 +355,23 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     if (!dry) line(`strata: skip    ${base.id}: ${reason}`);
     // What a skipped stage published before no longer describes this run.
     const inst = plan.byId.get(base.id);
-    if (!dry && inst?.publish) prunePublished(resolve(root, inst.publish), inst.id, []);
+    if (!dry && inst?.publish) prunePublished(resolve(root, inst.publish), inst.id, owner, [], line);
     return { ...base, state: "skipped", reasons: [reason] };
   };
 
   const finish = (o: Outcome, inst: Instance): Outcome => {
     if (o.state === "cached" && !dry) line(`strata: cached  ${inst.id}`);
-    if (inst.publish && o.manifest && !dry) o.published = publish(inst, o, root, cache.digests);
+    if (inst.publish && o.manifest && !dry) {
+      o.published = publishOutputs(
+        resolve(root, inst.publish),
+        inst.id,
+        owner,
+        o.entryDir!,
+        o.manifest.outputs,
+        cache.digests,
+        line,
+      );
+    }
     return o;
   };
 
@@ -328,6 +380,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     keyed: Outcome,
     comps: KeyComponents,
     inputs: Record<string, ResolvedInput[]>,
+    rederive: boolean,
   ): Promise<Outcome> => {
     const key = keyed.key!;
     cache.cleanTmp(key);
@@ -392,6 +445,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     let result: StageResult | void;
     try {
       writeLog(`# ${inst.id} (${inst.kind.kind} v${inst.kind.version}) key ${key}`);
+      // The reserve ($STRATA_MIN_FREE_MB) must be free before a stage starts; kinds writing large outputs check
+      // their estimate themselves (ensureFreeSpace).
+      await ensureFreeSpace(cache.dir, 0, `stage ${inst.id}`);
       result = await inst.kind.run(ctx);
       for (const [name, o] of Object.entries(inst.kind.outputs)) {
         let st: Deno.FileInfo;
@@ -425,7 +481,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         Deno.renameSync(join(tmp, "log.txt"), failedLog);
       } catch { /* keep going */ }
       removeQuietly(tmp);
-      const first = ((e as Error)?.message ?? String(e)).split("\n")[0];
+      const first = isNoSpace(e)
+        ? await noSpaceMessage(cache.dir, `stage ${inst.id}`)
+        : ((e as Error)?.message ?? String(e)).split("\n")[0];
       line(`strata: FAILED  ${inst.id} after ${formatSeconds(seconds)}: ${first} (log: ${displayPath(failedLog)})`);
       return { ...keyed, state: "failed", seconds, reasons: [first] };
     }
@@ -434,7 +492,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const seconds = (finished.getTime() - started.getTime()) / 1000;
     const fresh = new DigestCache(undefined);
     const outputs: Record<string, ContentDigest> = {};
-    for (const name of Object.keys(inst.kind.outputs)) outputs[name] = await contentDigest(join(outDir, name), fresh);
+    const mtimes: Record<string, number[]> = {};
+    for (const name of Object.keys(inst.kind.outputs)) {
+      outputs[name] = await contentDigest(join(outDir, name), fresh);
+      mtimes[name] = outputMtimes(join(outDir, name), outputs[name]);
+    }
     const manifest: EntryManifest = {
       version: 1,
       key,
@@ -444,6 +506,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       summary: (result && result.summary) ?? {},
       notes: (result && result.notes) ?? [],
       timings: { started: started.toISOString(), finished: finished.toISOString(), seconds },
+      mtimes,
+      // Entries downstream made before this moment may hold what was computed from the damaged bytes.
+      ...(rederive ? { rederived: started.toISOString() } : {}),
     };
     cache.writeEntryFiles(tmp, manifest);
     cache.commit(tmp, key);
@@ -453,18 +518,29 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     return finish({ ...keyed, state: "ran", manifest, seconds }, inst);
   };
 
-  const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130); // second Ctrl-C: stop now (temp dirs are cleaned next time)
-    line("strata: interrupted; stopping running stages (Ctrl-C again to exit at once)");
+  // SIGINT (Ctrl-C) and SIGTERM (kill, a CI timeout, a container stop) alike: running stages are aborted,
+  // their temporary folders removed, and the lock written for what finished.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = new Map<Deno.Signal, () => void>();
+  let interrupted: Deno.Signal | undefined;
+  const onSignal = (sig: Deno.Signal) => {
+    // A second signal: stop now (`gc` removes what is left).
+    if (controller.signal.aborted) Deno.exit(sig === "SIGTERM" ? 143 : 130);
+    interrupted = sig;
+    line(
+      `strata: ${sig === "SIGTERM" ? "terminated" : "interrupted"}; stopping running stages (again to exit at once)`,
+    );
     controller.abort(new Error("interrupted"));
   };
-  let listening = false;
   const runLock = dry ? undefined : await cache.runLock(false);
   if (!dry) {
-    try {
-      Deno.addSignalListener("SIGINT", onSignal);
-      listening = true;
-    } catch { /* unsupported */ }
+    for (const sig of signals) {
+      try {
+        const h = () => onSignal(sig);
+        Deno.addSignalListener(sig, h);
+        handlers.set(sig, h);
+      } catch { /* unsupported */ }
+    }
   }
   try {
     for (const inst of selected) outcomes.set(inst.id, process(inst));
@@ -473,7 +549,12 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const ok = results.every((o) => o.state !== "failed" && o.state !== "blocked");
     if (!dry) {
       const lock = buildLock(plan, results, prevLock, root);
-      writeLock(lockFile, lock);
+      try {
+        writeLock(lockFile, lock);
+      } catch (e) {
+        if (isNoSpace(e)) throw new Error(await noSpaceMessage(lockFile, "writing the lock"));
+        throw new Error(`cannot write the lock ${lockFile}: ${(e as Error).message}`);
+      }
       cache.digests.save();
     }
     return {
@@ -482,10 +563,11 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       ok,
       lockPath: lockFile,
       seconds: (performance.now() - t0) / 1000,
+      ...(interrupted ? { interrupted } : {}),
     };
   } finally {
     runLock?.close();
-    if (listening) Deno.removeSignalListener("SIGINT", onSignal);
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   }
 }
 
@@ -523,78 +605,11 @@ function buildLock(plan: Plan, results: Outcome[], prev: LockFile | undefined, r
       stages[inst.id] = old; // failed, blocked or not selected: keep what was there
     }
   }
-  const rel = relative(root, plan.experiment.file);
   return {
     version: 1,
     experiment: plan.experiment.name,
-    file: rel.startsWith("..") ? plan.experiment.file : rel,
+    file: ownerFile(root, plan.experiment.file),
     environment: machineEnvironment(root),
     stages,
   };
-}
-
-/** Copies an instance's outputs to its publish directory: dir outputs merged in, file outputs by name. */
-function publish(inst: Instance, o: Outcome, root: string, digests: DigestCache): string {
-  const dest = resolve(root, inst.publish!);
-  Deno.mkdirSync(dest, { recursive: true });
-  const files: string[] = [];
-  for (const [name, out] of Object.entries(o.manifest!.outputs)) {
-    const src = join(o.entryDir!, "outputs", name);
-    if (out.type === "file") {
-      copyIfChanged(src, join(dest, name), out.files[0][2], digests);
-      files.push(name);
-    } else {
-      for (const [rel, , sha] of out.files) {
-        copyIfChanged(join(src, rel), join(dest, rel), sha, digests);
-        files.push(rel);
-      }
-    }
-  }
-  prunePublished(dest, inst.id, files);
-  return dest;
-}
-
-const PUBLISHED = ".strata-published.json";
-
-/**
- * Records which files `stageId` published into `dest` and removes those it published before but not now (a
- * chart a run no longer draws must not stay beside the new report). Files other stages published are kept.
- */
-function prunePublished(dest: string, stageId: string, files: string[]): void {
-  const record = join(dest, PUBLISHED);
-  let published: Record<string, string[]> = {};
-  try {
-    published = JSON.parse(Deno.readTextFileSync(record));
-  } catch { /* first publish */ }
-  const now = new Set(files);
-  const others = new Set(Object.entries(published).filter(([id]) => id !== stageId).flatMap(([, f]) => f));
-  for (const old of published[stageId] ?? []) {
-    if (!now.has(old) && !others.has(old)) removeQuietly(join(dest, old));
-  }
-  if (files.length) published[stageId] = [...files].sort();
-  else delete published[stageId];
-  if (Object.keys(published).length === 0) {
-    removeQuietly(record);
-    return;
-  }
-  Deno.mkdirSync(dest, { recursive: true });
-  const tmp = `${record}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(published, null, 2) + "\n");
-  Deno.renameSync(tmp, record);
-}
-
-function copyIfChanged(src: string, dest: string, sha: string, digests: DigestCache): void {
-  try {
-    const st = Deno.statSync(dest);
-    const hit = digests.lookup(dest, st);
-    if (hit && hit.sha256 === sha) return;
-  } catch { /* absent */ }
-  Deno.mkdirSync(dest.replace(/[\\/][^\\/]*$/, ""), { recursive: true });
-  const tmp = `${dest}.${Deno.pid}.tmp`;
-  Deno.copyFileSync(src, tmp);
-  // Keep the entry's (old) mtime so that the copy's digest can be trusted by stat next time.
-  const srcSt = Deno.statSync(src);
-  if (srcSt.mtime) Deno.utimeSync(tmp, srcSt.atime ?? srcSt.mtime, srcSt.mtime);
-  Deno.renameSync(tmp, dest);
-  digests.store(dest, Deno.statSync(dest), Date.now(), sha);
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Cache } from "./cache.ts";
-import { gc } from "./gc.ts";
+import { gc, GcLockError } from "./gc.ts";
 import { readLock } from "./provenance.ts";
 import { any, integer, object } from "./schema.ts";
 import type { StageKind } from "./stage_kind.ts";
@@ -248,15 +248,86 @@ Deno.test("failures block dependents and leave no entry but keep scratch; --forc
   const r4 = await runIn(root, "e.yaml", kinds, { only: ["b"] });
   assert.deepEqual(r4.outcomes.map((o) => [o.id, o.state]), [["a", "cached"], ["b", "cached"]]);
 
-  // --verify finds a corrupted entry and recomputes it.
+  // --verify finds a corrupted entry (same size, same mtime: invisible to the cheap check) and recomputes it.
   const cKey = keyOfStage(r3, "c");
-  Deno.writeTextFileSync(join(cache.entryDir(cKey), "outputs/out"), "tampered\n");
+  tamper(join(cache.entryDir(cKey), "outputs/out"));
   const r5 = await runIn(root, "e.yaml", kinds, { only: ["c"] });
   assert.equal(stateOf(r5, "c"), "cached");
   const r6 = await runIn(root, "e.yaml", kinds, { only: ["c"], verify: true });
   assert.equal(stateOf(r6, "c"), "ran");
-  assert.ok(r6.lines.some((l) => l.includes("corrupt cache entry for c")));
+  assert.ok(r6.lines.some((l) => l.includes("damaged cache entry for c")));
   assert.equal(Deno.readTextFileSync(join(cache.entryDir(cKey), "outputs/out")), "1\n");
+  Deno.removeSync(root, { recursive: true });
+});
+
+/** Flips the first byte of a file, keeping its size and mtime (what only a full re-hash can see). */
+function tamper(path: string): void {
+  const st = Deno.statSync(path);
+  const bytes = Deno.readFileSync(path);
+  bytes[0] ^= 0x01;
+  Deno.chmodSync(path, 0o644);
+  Deno.writeFileSync(path, bytes);
+  Deno.utimeSync(path, st.atime ?? st.mtime!, st.mtime!);
+}
+
+Deno.test("class 1: a damaged cached output never feeds a downstream stage, with or without --verify", async () => {
+  const root = tempProject();
+  write(
+    root,
+    "e.yaml",
+    "stages:\n  g: { kind: r_gen, params: { n: 4 } }\n  s: { kind: r_sum, inputs: { xs: g.out } }\n",
+  );
+  const kinds = [gen(), sum];
+  const cache = new Cache(join(root, ".strata/cache"));
+  const r1 = await runIn(root, "e.yaml", kinds);
+  assert.ok(r1.ok);
+  const g = join(cache.entryDir(keyOfStage(r1, "g")), "outputs/out");
+  const sReadme = () => Deno.readTextFileSync(join(cache.entryDir(keyOfStage(r1, "s")), "outputs/report/README.md"));
+
+  // A deleted output file is seen without --verify: g is re-derived, and s (computed from it) with it.
+  Deno.removeSync(g);
+  const r2 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r2.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  assert.ok(
+    r2.lines.some((l) => /damaged cache entry for g \(output file out is missing\)/.test(l)),
+    r2.lines.join("\n"),
+  );
+  assert.ok(r2.lines.some((l) => /recompute s: upstream g was re-derived/.test(l)));
+  // A rewritten file (new mtime) is re-hashed without --verify.
+  Deno.writeTextFileSync(g, "9\n");
+  const r3 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r3.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  // Touched but intact: stays cached (and the new mtime is remembered).
+  Deno.utimeSync(g, new Date(), new Date(Date.now() - 60_000));
+  const r4 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r4.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "cached"]]);
+
+  // Corrupt bytes the cheap check cannot see, consumed by a forced s: s read the bad bytes under the good key.
+  tamper(g);
+  const r5 = await runIn(root, "e.yaml", kinds, { force: ["s"] });
+  assert.equal(stateOf(r5, "g"), "cached");
+  assert.match(sReadme(), /^# total 5\n/); // "5" read instead of "4"
+  // --verify re-derives g, and with it s, which was computed from the bad bytes.
+  const r6 = await runIn(root, "e.yaml", kinds, { verify: true });
+  assert.deepEqual(r6.outcomes.map((o) => [o.id, o.state]), [["g", "ran"], ["s", "ran"]]);
+  assert.match(sReadme(), /^# total 4\n/);
+  // Across runs: g re-derived by `--verify --only g` (s not in that run); the next run recomputes s, once.
+  tamper(g);
+  await runIn(root, "e.yaml", kinds, { force: ["s"] }); // s computed from the bad bytes again
+  assert.match(sReadme(), /^# total 5\n/);
+  const r7 = await runIn(root, "e.yaml", kinds, { verify: true, only: ["g"] });
+  assert.deepEqual(r7.outcomes.map((o) => [o.id, o.state]), [["g", "ran"]]);
+  const r8 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r8.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "ran"]]);
+  assert.ok(r8.lines.some((l) => /damaged cache entry for s \(made from g before it was re-derived/.test(l)));
+  assert.match(sReadme(), /^# total 4\n/);
+  const r9 = await runIn(root, "e.yaml", kinds);
+  assert.deepEqual(r9.outcomes.map((o) => [o.id, o.state]), [["g", "cached"], ["s", "cached"]]);
+  // A status walk reports a missing output as stale.
+  Deno.removeSync(g);
+  const st = await runIn(root, "e.yaml", kinds, { dryRun: true });
+  assert.equal(stateOf(st, "g"), "stale");
+  assert.match(st.outcomes[0].reasons[0], /damaged cache entry: output file out is missing/);
   Deno.removeSync(root, { recursive: true });
 });
 
@@ -292,5 +363,114 @@ Deno.test("--jobs runs independent stages together; an exclusive resource is nev
   assert.ok(r.ok);
   assert.equal(maxAccel, 1);
   assert.ok(maxRunning > 1 && maxRunning <= 3, `max running ${maxRunning}`);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("class 2: publishing stays inside results/ and never clobbers another experiment", async () => {
+  const root = tempProject();
+  const kinds = [gen(), sum];
+  write(root, "README.md", "the project's own readme\n");
+  write(root, "victim.txt", "keep me\n");
+  const outside = Deno.makeTempDirSync({ prefix: "strata_outside_" });
+  write(outside, "x.txt", "outside\n");
+  // Paths that leave results/ are refused when the experiment is read, naming the file and line.
+  for (
+    const [publish, why] of [[".", "\\. or \\.\\. segments"], ["../..", "\\.\\. segments"], [outside, "absolute"], [
+      "results",
+      "not inside results/",
+    ], ["results/../README.md", "\\.\\. segments"]]
+  ) {
+    write(
+      root,
+      "bad.yaml",
+      `stages:\n  t:\n    kind: r_sum\n    publish: ${publish}\n    inputs: { xs: g.out }\n  g: { kind: r_gen }\n`,
+    );
+    await assert.rejects(() => runIn(root, "bad.yaml", kinds), new RegExp(`bad\\.yaml:4:\\d+: .*publish: .*${why}`));
+  }
+  // A matrix value cannot smuggle `..` into the per-instance folder.
+  write(root, "mx.yaml", 'stages:\n  g: { kind: r_gen, matrix: { x: ["../../.."] }, publish: results/mx }\n');
+  await assert.rejects(() => runIn(root, "mx.yaml", kinds), /publish: .*\.\. segments/);
+  assert.equal(Deno.readTextFileSync(join(root, "README.md")), "the project's own readme\n");
+
+  // A crafted record cannot make a run delete files outside its folder.
+  write(root, "a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, publish: results/alpha }\n");
+  write(
+    root,
+    "results/alpha/.strata-published.json",
+    JSON.stringify({ g: ["../../victim.txt", join(outside, "x.txt"), "../../README.md", "old.txt"] }),
+  );
+  write(root, "results/alpha/old.txt", "stale\n");
+  const lines: string[] = [];
+  const ra = await runIn(root, "a.yaml", kinds, { say: (l) => lines.push(l) });
+  assert.ok(ra.ok);
+  assert.equal(Deno.readTextFileSync(join(root, "victim.txt")), "keep me\n");
+  assert.equal(Deno.readTextFileSync(join(root, "README.md")), "the project's own readme\n");
+  assert.equal(Deno.readTextFileSync(join(outside, "x.txt")), "outside\n");
+  assert.throws(() => Deno.statSync(join(root, "results/alpha/old.txt"))); // a safe, recorded path is still pruned
+  assert.ok(lines.some((l) => /ignoring 3 unsafe path\(s\)/.test(l)), lines.join("\n"));
+  const record = JSON.parse(Deno.readTextFileSync(join(root, "results/alpha/.strata-published.json")));
+  assert.deepEqual(record, { version: 2, experiment: "alpha", file: "a.yaml", stages: { g: ["out"] } });
+
+  // Another file with the same name: refused, naming the owner; alpha's report and lock untouched.
+  const lockBefore = Deno.readTextFileSync(join(root, "results/alpha/strata.lock"));
+  write(root, "other/a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, params: { n: 5 }, publish: results/alpha }\n");
+  await assert.rejects(
+    () => runIn(root, "other/a.yaml", kinds),
+    /results\/alpha belongs to experiment "alpha" \(a\.yaml\), not to other\/a\.yaml: two experiments share the name "alpha"/,
+  );
+  assert.equal(Deno.readTextFileSync(join(root, "results/alpha/strata.lock")), lockBefore);
+  assert.equal(Deno.readTextFileSync(join(root, "results/alpha/out")), "1\n");
+  // Another experiment publishing into alpha's folder, or into a folder alpha published to: refused.
+  write(root, "b.yaml", "name: beta\nstages:\n  g: { kind: r_gen, params: { n: 6 }, publish: results/alpha/sub }\n");
+  await assert.rejects(() => runIn(root, "b.yaml", kinds), /results\/alpha, which belongs to experiment "alpha"/);
+  write(root, "c.yaml", "name: gamma\nstages:\n  g: { kind: r_gen, publish: results/shared }\n");
+  assert.ok((await runIn(root, "c.yaml", kinds)).ok);
+  write(root, "d.yaml", "name: delta\nstages:\n  g: { kind: r_gen, params: { n: 7 }, publish: results/shared }\n");
+  await assert.rejects(
+    () => runIn(root, "d.yaml", kinds),
+    /results\/shared holds files published by experiment "gamma"/,
+  );
+  assert.equal(Deno.readTextFileSync(join(root, "results/shared/out")), "1\n");
+  // gc still sees alpha's lock: its entry survives.
+  assert.equal((await gc(root, join(root, ".strata/cache"), true)).kept, 1);
+  Deno.removeSync(root, { recursive: true });
+  Deno.removeSync(outside, { recursive: true });
+});
+
+Deno.test("class 3: gc never deletes what a lock it cannot read refers to; --force proceeds", async () => {
+  const root = tempProject();
+  const kinds = [gen(), sum];
+  write(root, "a.yaml", "name: alpha\nstages:\n  g: { kind: r_gen, params: { n: 2 } }\n");
+  write(root, "b.yaml", "name: beta\nstages:\n  g: { kind: r_gen, params: { n: 3 } }\n");
+  assert.ok((await runIn(root, "a.yaml", kinds)).ok);
+  assert.ok((await runIn(root, "b.yaml", kinds)).ok);
+  const cacheDir = join(root, ".strata/cache");
+  const count = () => [...new Cache(cacheDir).entries()].length;
+  assert.equal(count(), 2);
+  const lockA = join(root, "results/alpha/strata.lock");
+  const good = Deno.readTextFileSync(lockA);
+  // Truncated: gc (even --dry-run) stops and names the file; nothing is removed.
+  Deno.writeTextFileSync(lockA, good.slice(0, good.length / 2));
+  for (const dryRun of [true, false]) {
+    await assert.rejects(
+      () => gc(root, cacheDir, { dryRun }),
+      (e: Error) =>
+        e instanceof GcLockError && /results\/alpha\/strata\.lock: not valid JSON \(truncated\?\)/.test(e.message),
+    );
+  }
+  assert.equal(count(), 2);
+  // Foreign (another experiment's lock copied in) and malformed keys: the same.
+  Deno.writeTextFileSync(lockA, Deno.readTextFileSync(join(root, "results/beta/strata.lock")));
+  await assert.rejects(() => gc(root, cacheDir, { dryRun: true }), /foreign: it is the lock of experiment "beta"/);
+  Deno.writeTextFileSync(lockA, JSON.stringify({ version: 1, experiment: "alpha", stages: { g: { key: "../x" } } }));
+  await assert.rejects(() => gc(root, cacheDir, { dryRun: true }), /stage g: malformed key/);
+  // --force proceeds (alpha's entry is then unprotected) and says what it ignored.
+  const forced = await gc(root, cacheDir, { force: true });
+  assert.equal(forced.removed.length, 1);
+  assert.ok(forced.warnings.some((w) => /ignored \(--force\): .*alpha\/strata\.lock/.test(w)));
+  assert.equal(count(), 1);
+  // A repaired lock: gc runs normally.
+  Deno.writeTextFileSync(lockA, good);
+  assert.equal((await gc(root, cacheDir, { dryRun: true })).kept, 1);
   Deno.removeSync(root, { recursive: true });
 });

@@ -95,7 +95,8 @@ export function number(opts: NumberOptions = {}): Schema<number> {
   const expected = parts.join(" ");
   const check = (v: unknown, path: KeyPath): number => {
     if (typeof v !== "number" || !Number.isFinite(v)) throw new SchemaError(path, expected, v);
-    if (opts.integer && !Number.isInteger(v)) throw new SchemaError(path, expected, v);
+    // Beyond 2^53 integers are not exact (1e300 is an "integer" to JavaScript): refused.
+    if (opts.integer && !Number.isSafeInteger(v)) throw new SchemaError(path, expected, v);
     if (opts.min !== undefined && v < opts.min) throw new SchemaError(path, expected, v);
     if (opts.max !== undefined && v > opts.max) throw new SchemaError(path, expected, v);
     // Normalise -0 so that canonical forms (and keys) agree.

@@ -35,6 +35,10 @@ export const METRICS: Readonly<Record<string, { label: string; better: "higher" 
     mean_confidence: { label: "Confidence", better: null },
     mean_label_length: { label: "Label length", better: null, digits: 2 },
     count: { label: "Count", better: null, digits: 0 },
+    // Model costs (evaluate `cost: true`), the same in every data set row.
+    params_m: { label: "Params (M)", better: "lower", digits: 2 },
+    gflops: { label: "GFLOPs", better: "lower", digits: 3 },
+    ms_per_image: { label: "ms/image", better: "lower", digits: 1 },
   };
 export const METRIC_NAMES = Object.keys(METRICS);
 
@@ -157,6 +161,12 @@ export function parseMetrics(json: unknown, file: string): ParsedMetrics {
       const name = isRecord(m) && typeof m.name === "string" ? m.name : `dataset_${i + 1}`;
       if (!isRecord(m) || typeof m.name !== "string") warnings.push(`${file}: datasets[${i}] has no "name"`);
       datasets[name] = numericFields(m, `${file}: datasets.${name}`, warnings);
+      // Samples the evaluation could not score (e.g. labels longer than the model's max_length): said in the report.
+      const ns = isRecord(m) && isRecord(m.not_scored) ? Object.entries(m.not_scored) : [];
+      const n = ns.reduce((a, [, v]) => a + (typeof v === "number" ? v : 0), 0);
+      if (n) {
+        warnings.push(`${name}: ${n} samples not scored (${ns.map(([k, v]) => `${k}: ${v}`).join(", ")})`);
+      }
     });
   } else if (isRecord(json.datasets)) {
     for (const [name, m] of Object.entries(json.datasets)) {

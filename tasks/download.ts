@@ -14,6 +14,8 @@
  * Output `data` is a directory: the extracted tree, or the downloaded file
  * (under `filename`) when there is nothing to extract.
  */
+import { dirname } from "node:path";
+import { ensureFreeSpace } from "../pipeline/disk.ts";
 import { boolean, integer, number, object, type ObjectSchema, string } from "../pipeline/schema.ts";
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
 
@@ -153,6 +155,15 @@ async function fetchOnce(
     }
     const length = Number(res.headers.get("content-length") ?? NaN);
     const total = Number.isFinite(length) ? offset + length : undefined;
+    if (Number.isFinite(length) && length > 0) {
+      // Room for the rest (the archive is extracted after this, which the engine's reserve covers only in part).
+      try {
+        await ensureFreeSpace(dirname(part), length, `download ${url}`);
+      } catch (e) {
+        await res.body?.cancel();
+        throw new Permanent((e as Error).message);
+      }
+    }
     const file = await Deno.open(part, { write: true, create: true, truncate: offset === 0, append: offset > 0 });
     let got = offset;
     let last = 0;

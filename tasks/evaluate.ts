@@ -16,7 +16,27 @@ export interface EvaluateParams {
   limit?: number;
   bad_input: "error" | "skip";
   backend?: string;
+  decode_ar?: boolean;
+  refine_iters?: number;
+  rotation?: number[];
+  cost: boolean;
 }
+
+/** A rotation angle: 0, 90, 180 or 270 (degrees counter-clockwise, as strhub's `--rotation`). */
+const rotationSchema: s.Schema<number> = (() => {
+  const expected = "one of 0, 90, 180, 270";
+  const check = (v: unknown, path: s.KeyPath): number => {
+    if (v !== 0 && v !== 90 && v !== 180 && v !== 270) throw new s.SchemaError(path, expected, v);
+    return v;
+  };
+  return {
+    expected,
+    optional: false,
+    parse: (v, path) => check(v, path),
+    fromString: (str, path) => check(Number(str.trim()), path),
+    describe: () => ({ type: expected }),
+  };
+})();
 
 const base = s.object({
   protocol: protocolSchema({ default: 36, description: "label protocol of the comparison (36: case-insensitive)" }),
@@ -28,6 +48,26 @@ const base = s.object({
     enum: BACKEND_CHOICES,
     optional: true,
     description: "force a tfjs backend (default: automatic selection)",
+  }),
+  decode_ar: s.boolean({
+    optional: true,
+    description:
+      "autoregressive (true) or non-autoregressive decoding; families that have it (parseq); default: the model's",
+  }),
+  refine_iters: s.integer({
+    min: 0,
+    optional: true,
+    description: "iterative refinement passes (parseq); default: the model's",
+  }),
+  cost: s.boolean({
+    default: false,
+    description:
+      "also measure parameters, FLOPs per module and ms/image at batch 1 (training/cost.ts) as metrics params_m, gflops, ms_per_image",
+  }),
+  rotation: s.array(rotationSchema, {
+    minItems: 1,
+    optional: true,
+    description: "evaluate rotated copies, e.g. [0, 90, 180, 270] (strhub --rotation); default [0]",
   }),
 });
 
@@ -45,6 +85,7 @@ export default registerStageKind<EvaluateParams>({
   outputs: {
     metrics: { type: "file", description: "metrics.json: per data set and combined, with the model's identity" },
     predictions: { type: "file", description: "JSONL per sample: dataset, index, label, prediction, confidence" },
+    table: { type: "file", description: "table.md: strhub test.py's table per data set and Combined (per rotation)" },
   },
   module: import.meta.url,
   resources: ["accelerator"],

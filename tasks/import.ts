@@ -79,12 +79,21 @@ const kind = registerStageKind<ImportParams>({
       writer.add(bytes, label);
     };
     let listed = 0;
+    /** Problems of the data set as a whole (num-samples missing or wrong). */
+    const warnings: string[] = [];
+    let declared: number | undefined;
     try {
       if (layout === "lmdb") {
+        // The copy is about as large as the source's data file.
+        const { ensureFreeSpace } = await import("../pipeline/disk.ts");
+        const size = (await Deno.stat(join(source, "data.mdb"))).size;
+        await ensureFreeSpace(ctx.output("lmdb"), size, `import ${source}`);
         const bad = new BadSamples("skip", source);
         const reader = await openLmdb(source, { policy: p.policy, bad });
         try {
-          if (reader.inferredSize) skip("num-samples", "", "no num-samples key; size inferred", "missing_num_samples");
+          // Not a skipped sample: a note of its own (with policy error, openLmdb has thrown already).
+          if (reader.sizeNote) warnings.push(`${reader.sizeNote}`);
+          if (reader.declaredSize !== undefined) declared = reader.declaredSize;
           listed = Math.min(reader.size, p.limit ?? Infinity);
           ctx.log(`import ${source}: layout lmdb, ${reader.size} samples`);
           for (let i = 1; i <= listed; i++) {
@@ -107,7 +116,7 @@ const kind = registerStageKind<ImportParams>({
           if (n % 200 === 0) ctx.progress(`import ${n}/${found.length}`);
           const image = s.image ? relative(source, s.image) || s.image : "";
           if (s.problem) {
-            skip(s.where, image, s.problem, s.problem === "empty label" ? "empty_label" : "unlisted");
+            skip(s.where, image, s.problem, s.code ?? (s.problem === "empty label" ? "empty_label" : "unlisted"));
             continue;
           }
           let bytes: Uint8Array;
@@ -128,24 +137,29 @@ const kind = registerStageKind<ImportParams>({
     }
     ctx.log(`wrote ${writer.count} samples; skipped ${skipped.length}`);
     for (const s of skipped.slice(0, 50)) ctx.log(`skipped ${s.where}: ${s.reason}`);
-    const notes = skipped.length
-      ? [
-        `import: skipped ${skipped.length} of ${listed} samples (${
-          Object.entries(byReason).map(([k, v]) => `${k}: ${v}`).join(", ")
-        })`,
-      ]
-      : [];
+    const notes = [
+      ...warnings.map((w) => `import: ${w}; wrote ${writer.count} samples`),
+      ...(skipped.length
+        ? [
+          `import: skipped ${skipped.length} of ${listed} samples (${
+            Object.entries(byReason).map(([k, v]) => `${k}: ${v}`).join(", ")
+          })`,
+        ]
+        : []),
+    ];
     return {
       summary: {
         // As the experiment names it (an absolute path would differ between machines).
         source: `${ctx.inputs.source?.[0]?.stageId ?? "source"}${p.subdir ? `/${p.subdir}` : ""}`,
         layout,
         listed,
+        ...(declared !== undefined ? { declared_num_samples: declared } : {}),
         written: writer.count,
         skipped: skipped.length,
         skipped_by_reason: byReason,
         unreadable: skipped.slice(0, 1000),
         formats,
+        ...(warnings.length ? { warnings } : {}),
       },
       notes,
     };

@@ -8,7 +8,18 @@ import { array, boolean, integer, object, record, string } from "../pipeline/sch
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
 
 /** Metric names the headline accepts (see `report/model.ts` METRICS). */
-const METRIC_NAMES = ["ccr", "cwr", "word_accuracy", "one_minus_ned", "mean_confidence", "mean_label_length", "count"];
+const METRIC_NAMES = [
+  "ccr",
+  "cwr",
+  "word_accuracy",
+  "one_minus_ned",
+  "mean_confidence",
+  "mean_label_length",
+  "count",
+  "params_m",
+  "gflops",
+  "ms_per_image",
+];
 
 export const reportParams = object({
   title: string({ optional: true, description: "report title (default: the experiment name)" }),

@@ -43,7 +43,15 @@ const kind = registerStageKind<StatsParams>({
     await writeAtomic(ctx.output("markdown"), md);
     await writeAtomic(ctx.output("json"), JSON.stringify({ ...stats, source: shown }, null, 1) + "\n");
     ctx.log(md.split("\n")[0]);
+    const problemCount = Object.values(stats.problems).reduce((a, b) => a + b, 0);
     return {
+      notes: problemCount
+        ? [
+          `stats ${shown}: ${Object.entries(stats.problems).map(([k, v]) => `${k}: ${v}`).join(", ")}${
+            stats.notes?.length ? ` (${stats.notes[0]})` : ""
+          }`,
+        ]
+        : [],
       summary: {
         count: stats.count,
         type: stats.type,

@@ -17,7 +17,9 @@ const pair = (def: [number, number], description: string, min = 0) =>
   array(number({ min }), { minItems: 2, maxItems: 2, default: def, description });
 
 export const synthParams = object({
-  count: integer({ min: 1, default: 1000, description: "number of images" }),
+  // Documented limit: 50 M images (SynthText + MJSynth are 16 M); larger counts are typos (1e300) that would run
+  // until the disk is full.
+  count: integer({ min: 1, max: 50_000_000, default: 1000, description: "number of images (at most 50,000,000)" }),
   seed: integer({ min: 0, default: 1, description: "PRNG seed; use different seeds for train and test" }),
   vocabulary: object({
     split: string<"all" | "train" | "test">({

@@ -4,7 +4,36 @@ import type { Batch } from "../data/batch.ts";
 import type { Charset } from "../data/charset.ts";
 import type { Recognizer } from "../models/recognizer.ts";
 import { combineMetrics, MetricAccumulator, type TextMetrics } from "./metrics.ts";
-import { type Decoder, recognize, recognizeOutputs } from "./predict.ts";
+import { type Decoder, type PredictOptions, recognize, recognizeOutputs } from "./predict.ts";
+
+export type Rotation = 0 | 90 | 180 | 270;
+export const ROTATIONS: readonly Rotation[] = [0, 90, 180, 270];
+
+/**
+ * Rotates NHWC images counter-clockwise by `degrees` (as strhub's `--rotation`, torchvision's
+ * `rotate(expand=True)`) and resizes back to the model's size. 180° is exact; 90° / 270° turn the already
+ * resized image (H×W → W×H) and resize it bilinearly to H×W again, where strhub rotates the original image
+ * before its one resize, so the pixels differ by one extra resampling.
+ */
+export function rotateImages(images: tf.Tensor4D, degrees: Rotation): tf.Tensor4D {
+  if (degrees === 0) return tf.clone(images);
+  return tf.tidy(() => {
+    const [, h, w] = images.shape;
+    if (degrees === 180) return tf.reverse(images, [1, 2]);
+    // Counter-clockwise 90°: out[i, j] = in[j, W-1-i] → transpose after flipping the width axis.
+    const turned = degrees === 90
+      ? tf.transpose(tf.reverse(images, 2), [0, 2, 1, 3])
+      : tf.reverse(tf.transpose(images, [0, 2, 1, 3]), 2);
+    return tf.image.resizeBilinear(turned as tf.Tensor4D, [h, w], false, true);
+  });
+}
+
+export interface EvalOptions {
+  /** Decoding options for `model.predict` / `predictOutputs` (strhub's `decode_ar`, `refine_iters`). */
+  predict?: PredictOptions;
+  /** Rotate every image by this many degrees first. */
+  rotation?: Rotation;
+}
 
 export interface EvalSample {
   /** 1-based index in the source data set. */
@@ -31,6 +60,7 @@ export async function evaluateModel(
   modelCharset: Decoder,
   protocol?: Charset,
   onSample?: (s: EvalSample) => void | Promise<void>,
+  opts: EvalOptions = {},
 ): Promise<EvalMetrics> {
   const acc = new MetricAccumulator();
   const perOutput = new Map<string, MetricAccumulator>();
@@ -40,11 +70,12 @@ export async function evaluateModel(
     return n.ok ? n.text : "";
   };
   for await (const batch of batches) {
-    const images = tf.tensor4d(batch.images, batch.shape);
+    const raw = tf.tensor4d(batch.images, batch.shape);
+    const images = opts.rotation ? rotateImages(raw, opts.rotation) : raw;
     let rec;
     try {
       if (model.predictOutputs) {
-        const outputs = await recognizeOutputs(model, images, modelCharset);
+        const outputs = await recognizeOutputs(model, images, modelCharset, opts.predict);
         for (const [name, list] of outputs) {
           if (!perOutput.has(name)) perOutput.set(name, new MetricAccumulator());
           const a = perOutput.get(name)!;
@@ -52,10 +83,10 @@ export async function evaluateModel(
         }
         rec = [...outputs.values()].at(-1)!;
       } else {
-        rec = await recognize(model, images, modelCharset);
+        rec = await recognize(model, images, modelCharset, opts.predict);
       }
     } finally {
-      images.dispose();
+      tf.dispose([raw, images]);
     }
     for (const [i, r] of rec.entries()) {
       const prediction = normalize(r.text);

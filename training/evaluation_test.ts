@@ -38,3 +38,46 @@ Deno.test("evaluateModel: a 62-class model's predictions are scored under protoc
   const raw = await evaluateModel(model, batches(), cs62);
   assert.equal(raw.word_accuracy, 0);
 });
+
+Deno.test("evaluateModel: every output of a multi-output model is scored, with rotation and decoding options", async () => {
+  await tf.setBackend("cpu");
+  const cs = charsetFor(36);
+  const logitsOf = (text: string, b: number) =>
+    tf.tidy(() => {
+      const ids = [...text].map((c) => cs.classOf(c)).concat([0]);
+      return tf.mul(tf.oneHot(tf.tensor2d(Array.from({ length: b }, () => ids), [b, ids.length], "int32"), 37), 10);
+    }) as tf.Tensor3D;
+  const seen: { opts: unknown; firstPixel: number }[] = [];
+  const model = {
+    family: "two_outputs",
+    predict: () => {
+      throw new Error("predictOutputs must be used when the model has it");
+    },
+    predictOutputs: (x: tf.Tensor4D, opts?: unknown) => {
+      seen.push({ opts, firstPixel: x.arraySync()[0][0][0][0] });
+      return new Map([["vision", logitsOf("a", x.shape[0])], ["alignment_1", logitsOf("ab", x.shape[0])]]);
+    },
+  } as unknown as Recognizer;
+  // One 2×2 image with pixels 1..4: a 180° turn puts 4 first.
+  const batch: Batch = {
+    images: Float32Array.from([1, 2, 3, 4]),
+    shape: [1, 2, 2, 1],
+    labels: new Int32Array(3),
+    lengths: new Int32Array(1),
+    texts: ["ab"],
+    indices: [1],
+  };
+  async function* batches() {
+    yield await Promise.resolve(batch);
+  }
+  const before = tf.memory().numTensors;
+  const m = await evaluateModel(model, batches(), cs, cs, undefined, { rotation: 180, predict: { refineIters: 2 } });
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual(seen, [{ opts: { refineIters: 2 }, firstPixel: 4 }]);
+  // The main metrics are the last output's.
+  assert.equal(m.word_accuracy, 1);
+  assert.equal(m.outputs?.vision.word_accuracy, 0);
+  assert.equal(m.outputs?.alignment_1.word_accuracy, 1);
+  await evaluateModel(model, batches(), cs, cs);
+  assert.deepEqual(seen[1], { opts: undefined, firstPixel: 1 });
+});

@@ -30,10 +30,6 @@ function shimDtype(dtype: tf.DataType): ShimDtype {
   throw new Error(`torch backend: dtype ${dtype} is not supported (float32, int32 and bool are)`);
 }
 
-function byteSize(dtype: ShimDtype): number {
-  return dtype === "bool" ? 1 : 4;
-}
-
 function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -199,11 +195,11 @@ export class TorchBackend extends tf.KernelBackend {
     return true;
   }
 
-  override async time(f: () => void): Promise<tf.TimingInfo> {
+  override time(f: () => void): Promise<tf.TimingInfo> {
     const start = performance.now();
     f();
     this.shim.checkStatus("synchronize", this.shim.sym.st_synchronize());
-    return { kernelMs: performance.now() - start } as tf.TimingInfo;
+    return Promise.resolve({ kernelMs: performance.now() - start } as tf.TimingInfo);
   }
 
   override floatPrecision(): 32 {

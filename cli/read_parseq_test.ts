@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import "../models/parseq/mod.ts";
+import { getModelFamily } from "../models/recognizer.ts";
+import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
+import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
+import { main } from "./read.ts";
+
+const LINE = /^(.+): ([a-z0-9]*) \((0|1)\.\d{4}\)$/;
+
+Deno.test({
+  name: `read: parseq with --decode-ar / --refine-iters / --rotation${
+    HAVE_DEMO ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_DEMO,
+}, async () => {
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir();
+  try {
+    const family = getModelFamily("parseq");
+    const config = family.config.parse({ preset: "micro", embed_dim: 16 }, []) as Record<string, unknown>;
+    const model = family.create(config, 1, 37);
+    const ckpt = join(dir, "parseq.safetensors");
+    await saveCheckpoint(ckpt, {
+      model,
+      meta: {
+        format: CHECKPOINT_FORMAT,
+        model_family: "parseq",
+        model_config: config,
+        num_classes: 37,
+        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
+        training: {},
+      },
+    });
+    model.dispose();
+    for (
+      const opts of [[], ["--decode-ar", "false", "--refine-iters", "2"], ["--rotation", "90", "--refine-iters", "0"]]
+    ) {
+      const lines: string[] = [];
+      const before = tf.memory().numTensors;
+      assert.equal(await main(["--checkpoint", ckpt, "--backend", "cpu", ...opts, DEMO_DIR], (l) => lines.push(l)), 0);
+      assert.equal(tf.memory().numTensors, before, `tensors leaked with ${opts.join(" ")}`);
+      assert.equal(lines.length, 6);
+      for (const l of lines) assert.ok(LINE.test(l), `bad line: ${l}`);
+    }
+    assert.equal(await main(["--checkpoint", ckpt, "--rotation", "45", DEMO_DIR], () => {}), 2);
+    assert.equal(await main(["--checkpoint", ckpt, "--decode-ar", "yes", DEMO_DIR], () => {}), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
