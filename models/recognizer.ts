@@ -5,6 +5,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/batch.ts";
 import type { ObjectSchema } from "../pipeline/schema.ts";
+import type { NamedTensor } from "./safetensors.ts";
 
 export interface RecognizerOutput {
   /** [batch, maxLength + 1, numClasses] logits (class 0 = null/EOS). */
@@ -35,6 +36,13 @@ export interface Recognizer {
   readonly weights: Map<string, tf.Variable>;
   /** Non-trainable state (BatchNorm running statistics) by name. */
   readonly buffers: Map<string, tf.Variable>;
+  /**
+   * Every weight and buffer in PyTorch layout (OIHW convs, `[out, in]` linears) under the official names.
+   * Checkpoints are written from it; families without it are checkpointed in tfjs layout.
+   */
+  state?(): Map<string, NamedTensor>;
+  /** Loads a PyTorch-layout state (strict: every entry, no unknown name); returns the names assigned. */
+  loadState?(state: Map<string, NamedTensor>, opts?: { strict?: boolean; source?: string }): string[];
   /** Eval-mode forward on NHWC images. */
   predict(images: tf.Tensor4D): RecognizerOutput;
   /** Train-mode loss for one batch; called inside the optimiser's gradient scope. */

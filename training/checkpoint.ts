@@ -6,6 +6,11 @@
  * - resume file (`resume.safetensors` in the stage's scratch directory): the same, plus the Adam moments
  *   `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`, the update count `optimizer.step` (I32 [1])
  *   and the training state (`train_state` metadata: step, RNG states, best validation so far).
+ *
+ * Layout (metadata `layout`): `pytorch` — what `Recognizer.state()` gives (OIHW convs, `[out, in]` linears under
+ * the official names), so a checkpoint is an ordinary PyTorch state dict (`checkpoints/torch_writer.ts` exports it
+ * for `torch.load`). Files without `layout` (written before) and families without `state()` are `tfjs`: the
+ * variables as the model holds them. Both read back. The Adam moments are always in the variables' (tfjs) layout.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Recognizer } from "../models/recognizer.ts";
@@ -88,17 +93,25 @@ export interface SaveOptions {
   state?: Record<string, unknown>;
 }
 
+export type CheckpointLayout = "pytorch" | "tfjs";
+
 export async function saveCheckpoint(path: string, opts: SaveOptions): Promise<void> {
   const tensors: [string, NamedTensor][] = [];
   const seen = new Set<string>();
-  const add = async (name: string, t: tf.Tensor) => {
+  const push = (name: string, t: NamedTensor) => {
     if (seen.has(name)) throw new Error(`checkpoint ${path}: duplicate tensor name "${name}"`);
     seen.add(name);
-    tensors.push([name, await tensorOf(t)]);
+    tensors.push([name, t]);
   };
-  for (const [name, v] of opts.model.weights) await add(name, v);
-  for (const [name, v] of opts.model.buffers) await add(name, v);
-  const extra: Record<string, string> = { kind: opts.optimizer ? "resume" : "weights" };
+  const add = async (name: string, t: tf.Tensor) => push(name, await tensorOf(t));
+  const layout: CheckpointLayout = opts.model.state ? "pytorch" : "tfjs";
+  if (opts.model.state) {
+    for (const [name, t] of opts.model.state()) push(name, t);
+  } else {
+    for (const [name, v] of opts.model.weights) await add(name, v);
+    for (const [name, v] of opts.model.buffers) await add(name, v);
+  }
+  const extra: Record<string, string> = { kind: opts.optimizer ? "resume" : "weights", layout };
   if (opts.optimizer) {
     const o = opts.optimizer;
     for (const [name, v] of o.expAvg) await add(`optimizer.exp_avg.${name}`, v);
@@ -132,10 +145,23 @@ function assignOne(v: tf.Variable, t: NamedTensor | undefined, name: string, sou
   tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, dtype)));
 }
 
+/** The layout of a checkpoint's model tensors (`tfjs` for files written before the layout was recorded). */
+export function checkpointLayout(file: SafeTensorsFile, source: string): CheckpointLayout {
+  const layout = file.metadata.layout ?? "tfjs";
+  if (layout !== "pytorch" && layout !== "tfjs") throw new Error(`${source}: unknown checkpoint layout "${layout}"`);
+  return layout;
+}
+
 /** Copies weights and buffers (and, when given, the optimiser state) from a checkpoint into live variables. */
 export function restoreInto(file: SafeTensorsFile, source: string, model: Recognizer, optimizer?: Adam): void {
-  for (const [name, v] of model.weights) assignOne(v, file.tensors.get(name), name, source);
-  for (const [name, v] of model.buffers) assignOne(v, file.tensors.get(name), name, source);
+  if (checkpointLayout(file, source) === "pytorch") {
+    if (!model.loadState) throw new Error(`${source}: PyTorch layout, but family ${model.family} has no loadState()`);
+    const state = new Map([...file.tensors].filter(([name]) => !name.startsWith("optimizer.")));
+    model.loadState(state, { source });
+  } else {
+    for (const [name, v] of model.weights) assignOne(v, file.tensors.get(name), name, source);
+    for (const [name, v] of model.buffers) assignOne(v, file.tensors.get(name), name, source);
+  }
   if (optimizer) {
     for (const [name, v] of optimizer.expAvg) {
       assignOne(v, file.tensors.get(`optimizer.exp_avg.${name}`), `optimizer.exp_avg.${name}`, source);
