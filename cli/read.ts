@@ -1,19 +1,22 @@
 /**
- * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…`
+ * `deno task read -- --checkpoint PATH [--family NAME] [--backend NAME] [--batch-size N] IMAGES…`
  *
  * Recognises the text in images with a strata checkpoint and prints one line per image:
  * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
  * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
- * model folder (then its best.safetensors).
+ * model folder (then its best.safetensors). With `--family`, PATH may be published PyTorch weights (`.pth`, `.pt`,
+ * Lightning `.ckpt`, safetensors) that the family's key map reads (checkpoints/README.md).
  */
 import { basename, dirname, join } from "node:path";
 
 const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
 
-const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…
+const USAGE = `usage: deno task read -- --checkpoint PATH [--family NAME] [--backend NAME] [--batch-size N] IMAGES…
 
 Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
+  --family NAME       PATH is published PyTorch weights (.pth/.pt/.ckpt/safetensors) of this model family
+                      (abinet_vision, conclr_vision, …)
   --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
   --batch-size N      images per forward pass (default 64)
   IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
@@ -72,6 +75,7 @@ export async function expandImages(args: string[]): Promise<string[]> {
 export async function main(args: string[], print: (line: string) => void = console.log): Promise<number> {
   let checkpoint: string | undefined;
   let backend: string | undefined;
+  let family: string | undefined;
   let batchSize = 64;
   const inputs: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -87,6 +91,8 @@ export async function main(args: string[], print: (line: string) => void = conso
         return 0;
       } else if (a === "--checkpoint") checkpoint = value();
       else if (a.startsWith("--checkpoint=")) checkpoint = a.slice(13);
+      else if (a === "--family") family = value();
+      else if (a.startsWith("--family=")) family = a.slice(9);
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
       else if (a === "--batch-size") batchSize = Number(value());
@@ -113,7 +119,13 @@ export async function main(args: string[], print: (line: string) => void = conso
     const { charsetFor } = await import("../data/charset.ts");
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
-    const { model, meta } = await loadRecognizer(path);
+    const { model, meta } = family
+      ? await (await import("../checkpoints/mod.ts")).loadOfficial(path, family)
+      : await loadRecognizer(path).catch(async (e) => {
+        const { isStrataCheckpoint } = await import("../checkpoints/mod.ts");
+        if (await isStrataCheckpoint(path)) throw e;
+        throw new Error(`${path} is not a strata checkpoint; for published PyTorch weights give --family NAME`);
+      });
     try {
       const d = meta.data;
       const spec = {

@@ -9,3 +9,4 @@ import "./report.ts";
 import "./stats.ts";
 import "./synth.ts";
 import "./train.ts";
+import "./weights.ts";

@@ -6,7 +6,8 @@ import type { StageContext, StageResult } from "../pipeline/stage_kind.ts";
 import { checkArchitecture, type TrainParams } from "../tasks/train.ts";
 import { loadModelFamilies } from "./families.ts";
 import { prepareBackend } from "./backend.ts";
-import { CHECKPOINT_FORMAT, type CheckpointMeta, type DataConfig } from "./checkpoint.ts";
+import type { Recognizer } from "../models/recognizer.ts";
+import { CHECKPOINT_FORMAT, type CheckpointMeta, type DataConfig, readCheckpoint, restoreInto } from "./checkpoint.ts";
 import { openEvalData, openTrainData } from "./data.ts";
 import { evaluateModel } from "./evaluation.ts";
 import { trainLoop } from "./loop.ts";
@@ -51,6 +52,16 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
       `${p.model}: model has ${model.numClasses} classes, protocol ${p.data.labels.protocol} needs ${charset.numClasses}`,
     );
   }
+  const initFrom = ctx.optionalInput("init_from");
+  if (initFrom) {
+    try {
+      await initialiseFrom(model, initFrom, p.model);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    ctx.log(`weights initialised from ${initFrom}`);
+  }
   const paramCount = [...model.weights.values()].reduce((a, v) => a + v.size, 0);
   const training = {
     params: p,
@@ -61,6 +72,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     steps,
     train_samples: train.size,
     parameters: paramCount,
+    ...(initFrom ? { init_from: initFrom } : {}),
   };
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
@@ -123,6 +135,19 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     await train.close();
     await val?.close();
   }
+}
+
+/** Loads the weights of a strata checkpoint (a model dir's best.safetensors) into a fresh model of the same family. */
+async function initialiseFrom(model: Recognizer, dir: string, family: string): Promise<void> {
+  const path = (await Deno.stat(dir)).isDirectory ? join(dir, "best.safetensors") : dir;
+  const ck = await readCheckpoint(path);
+  if (ck.meta.model_family !== family) {
+    throw new Error(`init_from ${path}: a ${ck.meta.model_family} checkpoint, this stage trains ${family}`);
+  }
+  if (ck.meta.num_classes !== model.numClasses) {
+    throw new Error(`init_from ${path}: ${ck.meta.num_classes} classes, the model has ${model.numClasses}`);
+  }
+  restoreInto(ck.file, path, model);
 }
 
 /** What evaluate / read need to preprocess like training did. */
