@@ -1,7 +1,7 @@
 """Test helper (run by checkpoints/*_test.ts with /usr/bin/python3 and PyTorch): writes official-style
 checkpoints with torch.save, and reads strata's exports back with torch.load. Not part of strata itself.
 
-  make SRC.safetensors OUTDIR   one file per variant (see VARIANTS), plus OUTDIR/manifest.json
+  make SRC.safetensors OUTDIR [NAME…]   one file per variant (or only the NAMEs), plus OUTDIR/manifest.json
   check EXPORT.pth REF.safetensors   torch.load(EXPORT) must equal REF (names, order-free; shapes; values)
   evil OUTDIR                   pickles with forbidden globals (built by hand: no object is ever executed)
 """
@@ -77,12 +77,14 @@ def params(sd):
     return out
 
 
-def make(src, outdir):
+def make(src, outdir, only=()):
     sd = read_safetensors(src)
     os.makedirs(outdir, exist_ok=True)
     variants = {}
 
     def save(name, obj, legacy=False):
+        if only and name not in only:
+            return
         path = os.path.join(outdir, name)
         torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
         variants[name] = {"legacy": legacy}
@@ -158,7 +160,7 @@ def evil(outdir):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
-        make(sys.argv[2], sys.argv[3])
+        make(sys.argv[2], sys.argv[3], tuple(sys.argv[4:]))
     elif cmd == "check":
         check(sys.argv[2], sys.argv[3])
     elif cmd == "evil":
