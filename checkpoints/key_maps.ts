@@ -93,11 +93,12 @@ export class KeyMismatchError extends Error {
     readonly unexpected: string[],
     readonly misshaped: string[],
   ) {
-    const parts = [`${source} does not fit model family "${family}":`];
-    if (missing.length) parts.push(`  ${missing.length} missing: ${missing.join(", ")}`);
-    if (unexpected.length) parts.push(`  ${unexpected.length} unexpected: ${unexpected.join(", ")}`);
-    if (misshaped.length) parts.push(`  ${misshaped.length} mis-shaped: ${misshaped.join("; ")}`);
-    super(parts.join("\n"));
+    // One line: the engine's summary shows an error's first line.
+    const parts: string[] = [];
+    if (missing.length) parts.push(`${missing.length} missing: ${missing.join(", ")}`);
+    if (unexpected.length) parts.push(`${unexpected.length} unexpected: ${unexpected.join(", ")}`);
+    if (misshaped.length) parts.push(`${misshaped.length} mis-shaped: ${misshaped.join(", ")}`);
+    super(`${source} does not fit model family "${family}": ${parts.join("; ")}`);
     this.name = "KeyMismatchError";
   }
 }
