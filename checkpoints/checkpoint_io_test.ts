@@ -146,6 +146,25 @@ Deno.test("key maps: a wrong key set reports every missing, unexpected and mis-s
       assert.match(e.message, /2 missing: .*1 unexpected: .*1 mis-shaped/s);
       return true;
     });
+    // A full-ABINet-like file: the vision model under `vision.` beside other sub-models. As a whole it does not
+    // fit abinet_vision; with select "vision." it does (ABINet's --model_eval vision).
+    const vision = await microModel(3);
+    const full = new Map<string, NamedTensor>([
+      ...[...vision.state!()].map(([k, v]) => [`vision.${k}`, v] as [string, NamedTensor]),
+      ["language.proj.weight", { dtype: "F32", shape: [2], data: new Float32Array(2) }],
+      ["alignment.w_att.weight", { dtype: "F32", shape: [2], data: new Float32Array(2) }],
+    ]);
+    vision.dispose();
+    const fullPath = join(dir, "full.pth");
+    await writeTorchZip(fullPath, new Map([...full].map(([k, v]) => [`module.${k}`, v])));
+    await assert.rejects(() => loadOfficial(fullPath, "abinet_vision", { config: { preset: "micro" } }), /unexpected/);
+    const sel = await loadOfficial(fullPath, "abinet_vision", { config: { preset: "micro" }, select: "vision." });
+    assert.deepEqual(sel.meta.training.selected, { prefix: "vision.", kept: full.size - 2, dropped: 2 });
+    sel.model.dispose();
+    await assert.rejects(
+      () => loadOfficial(fullPath, "abinet_vision", { select: "visoin." }),
+      /no key starts with "visoin\."; top-level prefixes: vision\., language\., alignment\./,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

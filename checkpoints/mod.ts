@@ -10,9 +10,9 @@
 import { charsetFor, type Protocol } from "../data/charset.ts";
 import type { Recognizer } from "../models/recognizer.ts";
 import { CHECKPOINT_FORMAT, type CheckpointMeta, saveCheckpoint } from "../training/checkpoint.ts";
-import { checkFit, getKeyMap, type KeyMap, mapState, type OfficialDataConfig } from "./key_maps.ts";
+import { checkFit, getKeyMap, type KeyMap, mapState, type OfficialDataConfig, stripWrappers } from "./key_maps.ts";
 import "./maps/mod.ts";
-import { type OfficialState, readOfficialState } from "./state_dict.ts";
+import { type OfficialState, readOfficialState, type SourceTensor } from "./state_dict.ts";
 
 export { keyMapFamilies, KeyMismatchError, registerKeyMap } from "./key_maps.ts";
 export { PickleError } from "./pickle.ts";
@@ -23,6 +23,31 @@ export interface LoadOfficialOptions {
   config?: Record<string, unknown>;
   /** Preprocessing fields that override the key map's (e.g. another charset protocol). */
   data?: Partial<OfficialDataConfig>;
+  /**
+   * Use only the keys under this prefix (after unwrapping `module.` / `model.`), e.g. `vision.` to evaluate the
+   * vision model of a full ABINet checkpoint (ABINet's `--model_eval vision`); the other keys are counted as
+   * ignored, and a prefix that matches no key is an error.
+   */
+  select?: string;
+}
+
+/** Keeps the keys under `prefix` (wrappers removed first), without the prefix. */
+export function selectSubtree(official: OfficialState, prefix: string): OfficialState {
+  const { prefix: wrapper } = stripWrappers([...official.tensors.keys()], ["module.", "model."]);
+  const tensors = new Map<string, SourceTensor>();
+  for (const [k, t] of official.tensors) {
+    const name = k.slice(wrapper.length);
+    if (name.startsWith(prefix)) tensors.set(name.slice(prefix.length), t);
+  }
+  if (tensors.size === 0) {
+    const tops = [...new Set([...official.tensors.keys()].map((k) => k.slice(wrapper.length).split(".")[0] + "."))];
+    throw new Error(`${official.source}: no key starts with "${prefix}"; top-level prefixes: ${tops.join(", ")}`);
+  }
+  return {
+    ...official,
+    tensors,
+    selected: { prefix, kept: tensors.size, dropped: official.tensors.size - tensors.size },
+  };
 }
 
 export interface LoadedOfficial {
@@ -65,7 +90,8 @@ export async function loadOfficial(
   await loadModelFamilies();
   const family = getModelFamily(familyName);
   const map: KeyMap = getKeyMap(familyName);
-  const official = await readOfficialState(path);
+  const read = await readOfficialState(path);
+  const official = opts.select ? selectSubtree(read, opts.select) : read;
   const mapped = mapState(map, official);
   const inferred = map.config?.({ tensors: mapped.state, hyperParameters: official.hyperParameters }) ?? {};
   const config = family.config.parse({ ...inferred, ...opts.config }, []) as Record<string, unknown>;
@@ -97,6 +123,7 @@ export async function loadOfficial(
       stripped_prefix: mapped.strippedPrefix || null,
       source_dtypes: mapped.dtypes,
       ignored_keys: mapped.ignored.length,
+      selected: official.selected ?? null,
       lightning_version: official.lightning ?? null,
       hyper_parameters: official.hyperParameters ?? null,
     },

@@ -32,6 +32,8 @@ export interface OfficialState {
   lightning?: string;
   /** safetensors `__metadata__`, when present. */
   metadata?: Record<string, string>;
+  /** Set when only a subtree was kept (`select`): its prefix and the counts kept and dropped. */
+  selected?: { prefix: string; kept: number; dropped: number };
 }
 
 const CONTAINER_KEYS = ["state_dict", "model", "model_state_dict", "net"];

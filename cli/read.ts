@@ -17,6 +17,7 @@ Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
   --family NAME       PATH is published PyTorch weights (.pth/.pt/.ckpt/safetensors) of this model family
                       (abinet_vision, conclr_vision, …)
+  --select PREFIX     with --family: only the keys under PREFIX, e.g. vision. of a full ABINet checkpoint
   --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
   --batch-size N      images per forward pass (default 64)
   IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
@@ -76,6 +77,7 @@ export async function main(args: string[], print: (line: string) => void = conso
   let checkpoint: string | undefined;
   let backend: string | undefined;
   let family: string | undefined;
+  let select: string | undefined;
   let batchSize = 64;
   const inputs: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -92,6 +94,7 @@ export async function main(args: string[], print: (line: string) => void = conso
       } else if (a === "--checkpoint") checkpoint = value();
       else if (a.startsWith("--checkpoint=")) checkpoint = a.slice(13);
       else if (a === "--family") family = value();
+      else if (a === "--select") select = value();
       else if (a.startsWith("--family=")) family = a.slice(9);
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
@@ -120,7 +123,7 @@ export async function main(args: string[], print: (line: string) => void = conso
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
     const { model, meta } = family
-      ? await (await import("../checkpoints/mod.ts")).loadOfficial(path, family)
+      ? await (await import("../checkpoints/mod.ts")).loadOfficial(path, family, { select })
       : await loadRecognizer(path).catch(async (e) => {
         const { isStrataCheckpoint } = await import("../checkpoints/mod.ts");
         if (await isStrataCheckpoint(path)) throw e;

@@ -35,6 +35,7 @@ export interface WeightsParams {
     max_length?: number;
   };
   member?: string;
+  select?: string;
 }
 
 const base = s.object({
@@ -45,6 +46,10 @@ const base = s.object({
   }),
   data: dataOverrides,
   member: s.string({ optional: true, description: "file name inside a folder input (default: its only file)" }),
+  select: s.string({
+    optional: true,
+    description: 'use only the keys under this prefix, e.g. "vision." for the vision model of a full ABINet file',
+  }),
 }) as unknown as s.ObjectSchema<WeightsParams>;
 
 /** Plan-time checks: a family with a key map, a known protocol, an architecture the family's schema accepts. */
@@ -109,6 +114,7 @@ export default registerStageKind<WeightsParams>({
     const meta = await importOfficial(source, p.family, best, {
       config: p.architecture,
       data: data as Record<string, never>,
+      select: p.select,
     });
     await Deno.copyFile(best, join(out, "last.safetensors"));
     const config = { ...meta, best: { step: 0, val: null }, last: { step: 0, val: null, loss: null } };
@@ -123,8 +129,12 @@ export default registerStageKind<WeightsParams>({
         stripped_prefix: t.stripped_prefix,
         source_dtypes: t.source_dtypes,
         ignored_keys: t.ignored_keys,
+        selected: t.selected,
       },
-      notes: t.stripped_prefix ? [`wrapper prefix "${t.stripped_prefix}" removed from every key`] : [],
+      notes: [
+        ...(t.stripped_prefix ? [`wrapper prefix "${t.stripped_prefix}" removed from every key`] : []),
+        ...(p.select ? [`only the keys under "${p.select}" were used (${JSON.stringify(t.selected)})`] : []),
+      ],
     };
   },
 });
