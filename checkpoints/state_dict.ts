@@ -175,9 +175,9 @@ function looksLikeSafeTensors(bytes: Uint8Array): boolean {
 }
 
 /** Reads a checkpoint file of any supported format and returns its state dict. */
-export function decodeOfficialState(bytes: Uint8Array, source: string): OfficialState {
+export async function decodeOfficialState(bytes: Uint8Array, source: string): Promise<OfficialState> {
   if (looksLikeSafeTensors(bytes)) return fromSafeTensors(bytes, source);
-  const file = decodeTorchFile(bytes, source);
+  const file = await decodeTorchFile(bytes, source);
   return fromTorch(file.value, source, file.format);
 }
 
@@ -188,5 +188,5 @@ export async function readOfficialState(path: string): Promise<OfficialState> {
   } catch (e) {
     throw new Error(`${path}: cannot read the checkpoint (${(e as Error).message})`);
   }
-  return decodeOfficialState(bytes, path);
+  return await decodeOfficialState(bytes, path);
 }

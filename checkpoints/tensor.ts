@@ -79,7 +79,8 @@ export function materialize(t: TorchTensor, name: string, source: string): Named
   const rank = shape.length;
   const contiguous = stride.every((s, d) => shape[d] === 1 || s === shape.slice(d + 1).reduce((a, b) => a * b, 1));
   if (contiguous && storage.dtype === "float32") {
-    const raw = bytes.slice(offset * 4, (offset + numel) * 4);
+    // A copy (aligned, independent of the file buffer; Uint8Array.prototype.slice also for Buffers).
+    const raw = Uint8Array.prototype.slice.call(bytes, offset * 4, (offset + numel) * 4);
     return { dtype: "F32", shape: [...shape], data: new Float32Array(raw.buffer, 0, numel) };
   }
   const read = elementReader(storage.dtype, bytes);

@@ -2,7 +2,8 @@
  * Reads the files `torch.save` writes, without Python:
  *
  * - **zip** (PyTorch ≥ 1.6, the default): `<name>/data.pkl` (the pickled object), `<name>/data/<key>` (one raw
- *   little-endian storage per key), `<name>/version`, optionally `<name>/byteorder`. The zip is read with fflate.
+ *   little-endian storage per key), `<name>/version`, optionally `<name>/byteorder`. The zip is read with yauzl
+ *   (`data/archive.ts`, the project's one zip reader).
  * - **legacy** (`_use_new_zipfile_serialization=False`, and every file of PyTorch < 1.6, e.g. the released
  *   ABINet weights): four pickles in a row (magic number, protocol 1001, sys_info, the object), a pickled list of
  *   storage keys, then per key an int64 element count and the raw bytes.
@@ -11,7 +12,7 @@
  * `TorchStorage` objects it creates. The pre-0.4 tar format (`storages`/`tensors`/`pickle` members) is recognised
  * and refused with a clear message.
  */
-import { unzipSync } from "fflate";
+import { readZipMembers } from "../data/archive.ts";
 import { ELEMENT_SIZE, PickleError, PyTuple, StorageType, TorchStorage, unpickle } from "./pickle.ts";
 
 export type TorchFormat = "zip" | "legacy";
@@ -77,10 +78,10 @@ function byteSwap(bytes: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
-function readZip(bytes: Uint8Array, source: string): TorchFile {
+async function readZip(bytes: Uint8Array, source: string): Promise<TorchFile> {
   let files: Record<string, Uint8Array>;
   try {
-    files = unzipSync(bytes);
+    files = Object.fromEntries(await readZipMembers(bytes));
   } catch (e) {
     throw new CheckpointFormatError(
       `${source}: not a readable zip archive (truncated or corrupt?): ${(e as Error).message}`,
@@ -170,8 +171,8 @@ function readLegacy(bytes: Uint8Array, source: string): TorchFile {
 }
 
 /** Parses torch.save bytes (zip or legacy). */
-export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFile {
-  if (isZip(bytes)) return readZip(bytes, source);
+export async function decodeTorchFile(bytes: Uint8Array, source: string): Promise<TorchFile> {
+  if (isZip(bytes)) return await readZip(bytes, source);
   if (isPickle(bytes)) return readLegacy(bytes, source);
   if (isTar(bytes)) {
     throw new CheckpointFormatError(
@@ -182,5 +183,5 @@ export function decodeTorchFile(bytes: Uint8Array, source: string): TorchFile {
 }
 
 export async function readTorchFile(path: string): Promise<TorchFile> {
-  return decodeTorchFile(await Deno.readFile(path), path);
+  return await decodeTorchFile(await Deno.readFile(path), path);
 }
