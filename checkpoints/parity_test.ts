@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { useWasm } from "../backend/wasm.ts";
+import { main as exportMain } from "../cli/export.ts";
 import type { NamedTensor } from "../models/safetensors.ts";
 import { readSafeTensors, writeSafeTensors } from "../models/safetensors.ts";
 import { assertClose, fixtureExists, FIXTURES_DIR, loadFixture, nchwToNhwc } from "../testing/fixtures.ts";
@@ -18,7 +19,6 @@ import { checkFit, getKeyMap, mapState } from "./key_maps.ts";
 import { importOfficial, loadOfficial } from "./mod.ts";
 import { readOfficialState } from "./state_dict.ts";
 import { torchHelper, torchTest } from "./test_torch.ts";
-import { writeTorchZip } from "./torch_writer.ts";
 
 const VISION = "abinet_vision/base_vision.json";
 const HEAD = "conclr_projection_head/params.safetensors";
@@ -198,7 +198,8 @@ Deno.test(
         },
       });
       const pth = join(dir, "micro.pth");
-      await writeTorchZip(pth, (await readSafeTensors(ckpt)).tensors);
+      // `deno task export`: strata checkpoint → torch.save zip.
+      assert.equal(await exportMain(["--checkpoint", ckpt, pth]), 0);
       // Python: torch.load(export) against the strata safetensors file itself (names, shapes, dtypes, values).
       const report = JSON.parse(await torchHelper("check", pth, ckpt));
       assert.equal(report.tensors, model.state!().size);
