@@ -21,6 +21,7 @@ import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { KeyMismatchError, loadOfficial } from "./mod.ts";
 import { PickleError, TorchStorage, TorchTensor, unpickle } from "./pickle.ts";
 import { decodeOfficialState, readOfficialState } from "./state_dict.ts";
+import { decodeTorchFile } from "./torch_file.ts";
 import { materialize } from "./tensor.ts";
 import { torchHelper, torchTest } from "./test_torch.ts";
 import { encodeTorchZip, writeTorchZip } from "./torch_writer.ts";
@@ -322,8 +323,13 @@ Deno.test(torchTest("torch.save: dtypes, scalars, empty and transposed tensors; 
     assert.deepEqual([...get("bf").tensor.data], [1.5, -2.25]);
     assert.deepEqual(get("scalar").tensor, { dtype: "F32", shape: [], data: Float32Array.of(7) });
     assert.deepEqual(get("empty").tensor.shape, [0, 4]);
-    // Legacy: cut inside the storages, and inside the pickle.
+    // Legacy: the whole ABINet-style file, numpy scalars in fastai's optimizer state included.
     const legacy = await Deno.readFile(join(dir, "abinet_style_legacy.pth"));
+    const whole = (await decodeTorchFile(legacy, "legacy.pth")).value as Map<string, Map<string, unknown>>;
+    const group = (whole.get("opt")!.get("param_groups") as Map<string, unknown>[])[0];
+    assert.equal(group.get("lr"), 1e-4);
+    assert.equal(group.get("wd"), 0.5);
+    // Cut inside the storages, and inside the pickle.
     await assert.rejects(
       () => decodeOfficialState(legacy.subarray(0, legacy.length - 100), "cut.pth"),
       /cut\.pth: storage \d+: needs \d+ bytes at offset \d+, the file has \d+ \(truncated\?\)/,

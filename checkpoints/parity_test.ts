@@ -49,6 +49,7 @@ interface Setup {
 }
 
 let setup: Promise<Setup> | undefined;
+const VARIANTS = () => [...exactVariants, "float16_zip.pth", "bfloat16_legacy.pth"];
 let tempDir: string | undefined;
 function prepare(): Promise<Setup> {
   setup ??= (async () => {
@@ -56,7 +57,7 @@ function prepare(): Promise<Setup> {
     const params = await fx.params();
     const dir = tempDir = await Deno.makeTempDir({ prefix: "strata_ckpt_" });
     await writeSafeTensors(join(dir, "vision.safetensors"), params);
-    await torchHelper("make", join(dir, "vision.safetensors"), join(dir, "vision"));
+    await torchHelper("make", join(dir, "vision.safetensors"), join(dir, "vision"), ...VARIANTS());
     // ConCLR: the vision model under `vision.` plus the projection head at the top level.
     const head = await readSafeTensors(`${FIXTURES_DIR}${HEAD}`);
     const conclr = new Map<string, NamedTensor>([
@@ -82,20 +83,21 @@ function forwardParity(model: { predict(x: tf.Tensor4D): { logits: tf.Tensor3D }
   return { maxAbs: d.maxAbs, argmax: [...argmax] };
 }
 
+// Zip and legacy each with and without wrappers, float16 / bfloat16, non-contiguous (legacy here; zip strides are
+// covered by the transposed half tensor of checkpoint_io_test.ts and the ConCLR file below is legacy too). Kept to
+// these so the test writes ~0.8 GB, not more.
 const exactVariants = [
   "plain_zip.pth",
   "abinet_style_legacy.pth",
   "module_prefix_zip.pth",
-  "module_prefix_legacy.pth",
   "lightning.ckpt",
-  "noncontiguous_zip.pth",
   "noncontiguous_legacy.pth",
 ];
 
 Deno.test(testOpts("abinet_vision: every torch.save variant reads and maps to the fixture parameters"), async () => {
   const { dir, params } = await prepare();
   const map = getKeyMap("abinet_vision");
-  for (const file of [...exactVariants, "float16_zip.pth", "bfloat16_legacy.pth"]) {
+  for (const file of VARIANTS()) {
     const official = await readOfficialState(join(dir, "vision", file));
     const mapped = mapState(map, official);
     // The fit check the loader runs, against the fixture's names and shapes.

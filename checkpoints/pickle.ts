@@ -2,7 +2,7 @@
  * A restricted pickle interpreter: the opcodes of protocols 0–5 that plain data needs (numbers, strings,
  * bytes, lists, tuples, dicts, sets, memo, frames), and a fixed allow-list of globals, those a PyTorch
  * state dict is made of (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`,
- * the typed storage classes). Any other global (`os.system`, `builtins.eval`, `numpy…`) is refused with an
+ * the typed storage classes, numpy scalars). Any other global (`os.system`, `builtins.eval`, `numpy.load`) is refused with an
  * error that names it, and so are the opcodes that instantiate arbitrary classes (`INST`, `OBJ`, `EXT*`,
  * out-of-band buffers). Unpickling therefore never runs code: the allowed "calls" are implemented here.
  *
@@ -91,6 +91,36 @@ const STORAGE_TYPES: Record<string, TorchDType> = {
   BoolStorage: "bool",
 };
 
+/** A `numpy.dtype` as pickled inside numpy scalars (e.g. a learning rate fastai stored as `numpy.float64`). */
+export class NumpyDType {
+  constructor(readonly spec: string) {}
+}
+
+/** `numpy.core.multiarray.scalar(dtype, bytes)`: decodes the little-endian value; nothing else of numpy is allowed. */
+function numpyScalar(args: unknown[], fail: (reason: string) => never): number | bigint | boolean {
+  const [dtype, raw] = args;
+  if (!(dtype instanceof NumpyDType) || !(raw instanceof Uint8Array)) fail("numpy scalar: expected (dtype, bytes)");
+  const b = raw as Uint8Array;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const spec = (dtype as NumpyDType).spec.replace(/^[<=|]/, "");
+  const need = (n: number) => b.byteLength === n || fail(`numpy scalar ${spec}: ${b.byteLength} bytes`);
+  switch (spec) {
+    case "f8":
+      return need(8) && v.getFloat64(0, true);
+    case "f4":
+      return need(4) && v.getFloat32(0, true);
+    case "i8":
+      return need(8) && Number(v.getBigInt64(0, true));
+    case "i4":
+      return need(4) && v.getInt32(0, true);
+    case "u1":
+      return need(1) && v.getUint8(0);
+    case "b1":
+      return need(1) && v.getUint8(0) !== 0;
+  }
+  return fail(`numpy scalar of dtype "${spec}" is not supported`);
+}
+
 /** A callable global of the allow-list. */
 class PyGlobal {
   constructor(readonly name: string, readonly call: (args: unknown[], at: number) => unknown) {}
@@ -142,6 +172,11 @@ function allowedGlobal(
         const x = t as TorchTensor;
         return new TorchTensor(x.storage, x.offset, x.shape, x.stride, args[1] === true, true);
       });
+    case "numpy.dtype":
+      return new PyGlobal(full, (args) => new NumpyDType(String(args[0])));
+    case "numpy.core.multiarray.scalar":
+    case "numpy._core.multiarray.scalar":
+      return new PyGlobal(full, (args) => numpyScalar(args, fail));
     case "torch.Size":
       return new PyGlobal(full, (args) => new PyTuple(intTuple(args[0] ?? new PyTuple([]), "torch.Size", fail)));
     case "_codecs.encode":
@@ -165,6 +200,8 @@ export const ALLOWED_GLOBALS = [
   "torch._utils._rebuild_parameter_with_state",
   "torch.Size",
   "_codecs.encode",
+  "numpy.dtype",
+  "numpy.core.multiarray.scalar",
   ...Object.keys(STORAGE_TYPES).map((s) => `torch.${s}`),
 ];
 
@@ -508,8 +545,8 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         const obj = top();
         if (obj instanceof Map) {
           Object.defineProperty(obj, "pyState", { value: state, enumerable: false, configurable: true });
-        } else if (obj instanceof TorchTensor) {
-          // A tensor's python state (e.g. a parameter subclass's attributes) carries no data; ignored.
+        } else if (obj instanceof TorchTensor || obj instanceof NumpyDType) {
+          // A tensor's python state (a parameter subclass's attributes) or a dtype's (byte order, flags): ignored.
         } else fail("BUILD on an object that is not a dict or tensor refused");
         break;
       }

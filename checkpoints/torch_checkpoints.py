@@ -90,8 +90,14 @@ def make(src, outdir, only=()):
         variants[name] = {"legacy": legacy}
 
     save("plain_zip.pth", with_counters(sd))
-    # ABINet's released files: fastai Learner.save {"model": state_dict, "opt": ...}, legacy format (PyTorch 1.1).
-    opt = {"state": {0: {"step": 10, "exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999)}]}
+    # ABINet's released files: fastai Learner.save {"model": state_dict, "opt": ...}, legacy format (PyTorch 1.1);
+    # fastai's schedulers leave numpy floats in the optimizer's param groups.
+    import numpy
+
+    opt = {
+        "state": {0: {"step": 10, "exp_avg": torch.ones(3)}},
+        "param_groups": [{"lr": numpy.float64(1e-4), "betas": (0.9, 0.999), "wd": numpy.float32(0.5)}],
+    }
     save("abinet_style_legacy.pth", {"model": with_counters(sd), "opt": opt}, legacy=True)
     save("module_prefix_zip.pth", prefixed(params(sd), "module."))
     save("module_prefix_legacy.pth", prefixed(sd, "module."), legacy=True)
