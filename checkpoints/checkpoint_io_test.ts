@@ -14,7 +14,7 @@ import { main as readMain } from "../cli/read.ts";
 import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import { type NamedTensor, writeSafeTensors } from "../models/safetensors.ts";
 import { runIn, write } from "../pipeline/test_helpers.ts";
-import weightsKind from "../tasks/weights.ts";
+import weightsKind, { checkpointFile } from "../tasks/weights.ts";
 import { CHECKPOINT_FORMAT, loadRecognizer, readCheckpoint } from "../training/checkpoint.ts";
 import { loadModelFamilies } from "../training/families.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
@@ -338,6 +338,23 @@ Deno.test(torchTest("torch.save: dtypes, scalars, empty and transposed tensors; 
       () => decodeOfficialState(legacy.subarray(0, 400), "cut2.pth"),
       /cut2\.pth.*(ends early|truncated)/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("weights stage: a folder input (a download's data) gives its only file, or `member`", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "a.pth"), "x");
+    assert.equal(await checkpointFile(dir, undefined, "w"), join(dir, "a.pth"));
+    assert.equal(await checkpointFile(join(dir, "a.pth"), undefined, "w"), join(dir, "a.pth"));
+    await Deno.writeTextFile(join(dir, "b.ckpt"), "y");
+    await assert.rejects(
+      () => checkpointFile(dir, undefined, "w"),
+      /w: .* holds 2 files \(a\.pth, b\.ckpt\); set params\.member/,
+    );
+    assert.equal(await checkpointFile(dir, "b.ckpt", "w"), join(dir, "b.ckpt"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
