@@ -5,6 +5,7 @@
 import "./download.ts";
 import "./evaluate.ts";
 import "./import.ts";
+import "./pretrain_lm.ts";
 import "./report.ts";
 import "./stats.ts";
 import "./synth.ts";

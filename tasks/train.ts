@@ -100,6 +100,14 @@ export default registerStageKind<TrainParams>({
       description: "a model dir (train or weights output) whose best.safetensors initialises the weights (fine-tuning)",
       optional: true,
     },
+    init_vision: {
+      description: "a model directory (its best.safetensors) that initialises the vision part (abinet: abinet_vision)",
+      optional: true,
+    },
+    init_language: {
+      description: "a model directory (its best.safetensors) that initialises the language part (abinet: pretrain_lm)",
+      optional: true,
+    },
   },
   outputs: {
     model: { type: "dir", description: "best.safetensors, last.safetensors, config.json" },

@@ -175,12 +175,11 @@ export function restoreInto(file: SafeTensorsFile, source: string, model: Recogn
   }
 }
 
-/** Builds the checkpoint's model family with its config and loads the weights (eval use: evaluate, read). */
-export async function loadRecognizer(path: string): Promise<{ model: Recognizer; meta: CheckpointMeta }> {
+/** Builds a read checkpoint's model family with its config and loads the weights. */
+export async function modelFromCheckpoint(ck: LoadedCheckpoint, path: string): Promise<Recognizer> {
   const { loadModelFamilies } = await import("./families.ts");
   const { getModelFamily } = await import("../models/recognizer.ts");
   await loadModelFamilies();
-  const ck = await readCheckpoint(path);
   const family = getModelFamily(ck.meta.model_family);
   const model = family.create(ck.meta.model_config, 0, ck.meta.num_classes);
   try {
@@ -189,5 +188,27 @@ export async function loadRecognizer(path: string): Promise<{ model: Recognizer;
     model.dispose();
     throw e;
   }
-  return { model, meta: ck.meta };
+  return model;
+}
+
+/** Builds the checkpoint's model family with its config and loads the weights (eval use: evaluate, read). */
+export async function loadRecognizer(path: string): Promise<{ model: Recognizer; meta: CheckpointMeta }> {
+  const ck = await readCheckpoint(path);
+  return { model: await modelFromCheckpoint(ck, path), meta: ck.meta };
+}
+
+/**
+ * A checkpoint's weights and buffers in the variables' (tfjs) layout under the model's names, whatever layout the
+ * file holds (a PyTorch-layout file is loaded into its model and read back), e.g. for `Recognizer.initFrom`.
+ */
+export async function variableTensors(ck: LoadedCheckpoint, path: string): Promise<ReadonlyMap<string, NamedTensor>> {
+  if (checkpointLayout(ck.file, path) === "tfjs") return ck.file.tensors;
+  const model = await modelFromCheckpoint(ck, path);
+  try {
+    const out = new Map<string, NamedTensor>();
+    for (const [name, v] of [...model.weights, ...model.buffers]) out.set(name, await tensorOf(v));
+    return out;
+  } finally {
+    model.dispose();
+  }
 }
