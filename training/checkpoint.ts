@@ -104,9 +104,10 @@ export async function saveCheckpoint(path: string, opts: SaveOptions): Promise<v
     tensors.push([name, t]);
   };
   const add = async (name: string, t: tf.Tensor) => push(name, await tensorOf(t));
-  const layout: CheckpointLayout = opts.model.state ? "pytorch" : "tfjs";
-  if (opts.model.state) {
-    for (const [name, t] of opts.model.state()) push(name, t);
+  // PyTorch layout only for families that can read it back.
+  const layout: CheckpointLayout = opts.model.state && opts.model.loadState ? "pytorch" : "tfjs";
+  if (layout === "pytorch") {
+    for (const [name, t] of opts.model.state!()) push(name, t);
   } else {
     for (const [name, v] of opts.model.weights) await add(name, v);
     for (const [name, v] of opts.model.buffers) await add(name, v);
