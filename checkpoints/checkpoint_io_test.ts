@@ -15,7 +15,13 @@ import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import { type NamedTensor, writeSafeTensors } from "../models/safetensors.ts";
 import { runIn, write } from "../pipeline/test_helpers.ts";
 import weightsKind, { checkpointFile } from "../tasks/weights.ts";
-import { CHECKPOINT_FORMAT, loadRecognizer, readCheckpoint } from "../training/checkpoint.ts";
+import {
+  CHECKPOINT_FORMAT,
+  loadRecognizer,
+  readCheckpoint,
+  saveCheckpoint,
+  variableTensors,
+} from "../training/checkpoint.ts";
 import { loadModelFamilies } from "../training/families.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { KeyMismatchError, loadOfficial } from "./mod.ts";
@@ -355,6 +361,38 @@ Deno.test("weights stage: a folder input (a download's data) gives its only file
       /w: .* holds 2 files \(a\.pth, b\.ckpt\); set params\.member/,
     );
     assert.equal(await checkpointFile(dir, "b.ckpt", "w"), join(dir, "b.ckpt"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("strata checkpoints: variableTensors gives a PyTorch-layout file's tensors in the variables' layout", async () => {
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = await microModel(8);
+    const path = join(dir, "m.safetensors");
+    await saveCheckpoint(path, {
+      model,
+      meta: {
+        format: CHECKPOINT_FORMAT,
+        model_family: "abinet_vision",
+        model_config: model.config,
+        num_classes: 37,
+        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
+        training: {},
+      },
+    });
+    const ck = await readCheckpoint(path);
+    assert.equal(ck.file.metadata.layout, "pytorch");
+    assert.deepEqual(ck.file.tensors.get("backbone.resnet.conv1.weight")!.shape, [8, 3, 3, 3]); // OIHW
+    const vars = await variableTensors(ck, path);
+    for (const [name, v] of [...model.weights, ...model.buffers]) {
+      const t = vars.get(name)!;
+      assert.deepEqual(t.shape, v.shape, name); // HWIO for convs
+      assert.deepEqual(t.data, v.dataSync(), name);
+    }
+    model.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
