@@ -397,3 +397,38 @@ Deno.test("strata checkpoints: variableTensors gives a PyTorch-layout file's ten
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("strata checkpoints: abinet's init_vision takes a PyTorch-layout abinet_vision checkpoint", async () => {
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir();
+  try {
+    const vision = await microModel(12);
+    const path = join(dir, "v.safetensors");
+    await saveCheckpoint(path, {
+      model: vision,
+      meta: {
+        format: CHECKPOINT_FORMAT,
+        model_family: "abinet_vision",
+        model_config: vision.config,
+        num_classes: 37,
+        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
+        training: {},
+      },
+    });
+    const family = getModelFamily("abinet");
+    const full = family.create(
+      family.config.parse({ vision: { preset: "micro" }, language: { preset: "micro" } }, []),
+      1,
+      37,
+    );
+    const ck = await readCheckpoint(path);
+    const n = full.initFrom!("vision", "abinet_vision", await variableTensors(ck, path), path);
+    assert.ok(n > 0);
+    const got = full.state!();
+    for (const [name, t] of vision.state!()) assert.deepEqual(got.get(`vision.${name}`)!.data, t.data, name);
+    full.dispose();
+    vision.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
