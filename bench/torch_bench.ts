@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
 import "../models/mod.ts";
 import { activateTorch, torchBackend } from "../backend/torch/mod.ts";
-import { currentBuild } from "../backend/torch/build.ts";
+import { buildShim, currentBuild } from "../backend/torch/build.ts";
 import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import { Adam } from "../training/adam.ts";
 import { makeTrainStep } from "../training/loop.ts";
@@ -54,7 +54,9 @@ async function strataSpeed(model: Recognizer, batch: number, steps: number, warm
         eng.runKernelFunc = original;
         kernelsPerStep = count;
       }
-      if (s >= warmup) times.push((performance.now() - t) / 1000);
+      const seconds = (performance.now() - t) / 1000;
+      if (s >= warmup) times.push(seconds);
+      if (Deno.env.get("STRATA_BENCH_VERBOSE")) console.log(`  step ${s + 1}: ${seconds.toFixed(3)} s`);
     }
   } finally {
     optimizer.dispose();
@@ -98,7 +100,7 @@ async function pytorchSpeed(
     views: o.views ?? 1,
     ...(o.threads ? { threads: o.threads } : {}),
   };
-  const python = Deno.env.get("STRATA_PYTHON") ?? "python3";
+  const python = await pythonWithTorch();
   try {
     const r = await new Deno.Command(python, { args: [script, "train-step", JSON.stringify(spec)], stderr: "piped" })
       .output();
@@ -117,6 +119,24 @@ async function pytorchSpeed(
     console.log(`PyTorch reference not run: ${(e as Error).message}`);
     return undefined;
   }
+}
+
+let pythonFound: string | undefined;
+
+/** $STRATA_PYTHON, else the first of python3 and /usr/bin/python3 (Debian's python3-torch) that imports torch. */
+async function pythonWithTorch(): Promise<string> {
+  if (pythonFound) return pythonFound;
+  const env = Deno.env.get("STRATA_PYTHON");
+  if (env) return (pythonFound = env);
+  for (const candidate of ["python3", "/usr/bin/python3"]) {
+    try {
+      const r = await new Deno.Command(candidate, { args: ["-c", "import torch"], stderr: "null" }).output();
+      if (r.code === 0) return (pythonFound = candidate);
+    } catch {
+      // not installed
+    }
+  }
+  return (pythonFound = "python3");
 }
 
 type Row = [string, string, string, string, string, string];
@@ -162,7 +182,55 @@ function table(title: string, rows: Row[]): void {
   for (const r of rows) console.log(`| ${r.join(" | ")} |`);
 }
 
+/**
+ * The CUDA kernels' numbers against the CPU's: one training step of abinet_vision tiny (dropout off, TF32 off)
+ * on torch-cuda and torch-cpu, then 5 steps: the loss, every updated weight and the loss curve, as the largest
+ * relative difference.
+ */
+async function cudaParity(): Promise<string> {
+  const run = async () => {
+    const f = getModelFamily("abinet_vision");
+    const model = f.create(f.config.parse({ preset: "tiny", dropout: 0 }, []), 3, 37);
+    const optimizer = new Adam(model.weights);
+    const step = makeTrainStep(model, optimizer, 20, 1);
+    const losses: number[] = [];
+    let weights: Float32Array[] = [];
+    for (let s = 0; s < 5; s++) {
+      losses.push((await step(syntheticBatch(s, { batchSize: 8, height: 32, width: 128 }), s, 1e-3)).loss);
+      if (s === 0) {
+        weights = await Promise.all([...model.weights.values()].map(async (w) => (await w.data()) as Float32Array));
+      }
+    }
+    optimizer.dispose();
+    model.dispose();
+    return { losses, weights };
+  };
+  await activateTorch("cuda", { tf32: "off" });
+  const gpu = await run();
+  await activateTorch("cpu");
+  const cpu = await run();
+  let worstWeight = 0;
+  cpu.weights.forEach((w, k) => {
+    let scale = 1e-6, d = 0;
+    for (let i = 0; i < w.length; i++) {
+      scale = Math.max(scale, Math.abs(w[i]));
+      d = Math.max(d, Math.abs(w[i] - gpu.weights[k][i]));
+    }
+    worstWeight = Math.max(worstWeight, d / scale);
+  });
+  const worstLoss = Math.max(...cpu.losses.map((l, i) => Math.abs(l - gpu.losses[i]) / Math.abs(l)));
+  return `CUDA vs CPU (abinet_vision tiny, batch 8, TF32 off): losses ${
+    gpu.losses.map((l) => l.toFixed(5)).join(", ")
+  }` +
+    ` vs ${cpu.losses.map((l) => l.toFixed(5)).join(", ")}; max relative difference: loss curve ` +
+    `${worstLoss.toExponential(1)}, weights after step 1 ${worstWeight.toExponential(1)}`;
+}
+
 export async function main(): Promise<void> {
+  if (Deno.env.get("STRATA_BUILD_SHIM") === "1" && !(await currentBuild())) {
+    const r = await buildShim((l) => console.log(`setup: ${l}`));
+    if (!r.ok) console.log(`shim build failed: ${r.reason}`);
+  }
   const build = await currentBuild();
   if (!build) {
     console.log("torch bench skipped: the libtorch shim is not built (`deno task setup` with libtorch installed)");
@@ -188,24 +256,35 @@ export async function main(): Promise<void> {
       return;
     }
     const steps = Number(Deno.env.get("STRATA_BENCH_STEPS") ?? 10);
+    try {
+      console.log(`\n${await cudaParity()}`);
+    } catch (e) {
+      console.log(`\nCUDA parity check failed: ${(e as Error).message}`);
+    }
+    info = await activateTorch("cuda");
     console.log(
       `\ntorch-cuda: libtorch ${info.libtorch} on ${info.device}, TF32 matmul ${info.tf32Matmul}, conv ${info.tf32Conv}` +
         " (PyTorch reference: the same TF32 defaults, cudnn.benchmark on)",
     );
     const rows: Row[] = [];
-    for (const batch of [32, 128, 384]) {
+    // The goal's batch first: a run cut short by a time limit still has it.
+    const batches = (Deno.env.get("STRATA_GPU_BATCHES") ?? "128,32,384").split(",").map(Number);
+    for (const batch of batches) {
       rows.push(
         await measure("abinet_vision full", "abinet_vision", "full", batch, { steps, warmup: 3, device: "cuda" }),
       );
+      console.log(`| ${rows[rows.length - 1].join(" | ")} |`);
     }
-    rows.push(
-      await measure("conclr_vision full (3 views)", "conclr_vision", "full", 128, {
-        steps,
-        warmup: 3,
-        device: "cuda",
-        views: 3,
-      }),
-    );
+    if (Deno.env.get("STRATA_GPU_CONCLR") !== "0") {
+      rows.push(
+        await measure("conclr_vision full (3 views)", "conclr_vision", "full", 128, {
+          steps,
+          warmup: 3,
+          device: "cuda",
+          views: 3,
+        }),
+      );
+    }
     table("GPU, 32×128 input, fp32 (goal ≥ 0.5× PyTorch at batch 128)", rows);
   }
 }

@@ -5,6 +5,7 @@
  *   1. `$STRATA_LIBTORCH=DIR` (a libtorch folder or a PyTorch package: `include/` and `lib/` inside),
  *   2. an installed PyTorch ≥ 1.13 (`python3 -c "import torch"`: headers in torch/include, libraries in torch/lib),
  *   3. Debian's `libtorch-dev` (headers in /usr/include, libraries in /usr/lib/<triplet>).
+ * (`$STRATA_PYTHON` names the Python to ask, default python3.)
  * The library is cached under `.strata/torch/` by the hash of the shim source, the libtorch version and its
  * folder, and rebuilt when any of them changes. `build.json` beside it records what was built.
  */
@@ -28,7 +29,8 @@ export interface ShimBuild {
   sourceHash: string;
 }
 
-const here = fileURLToPath(new URL(".", import.meta.url));
+// STRATA_TORCH_SRC: the folder of shim.cpp when this module runs from a bundle (tools/gpu_bench.sh).
+const here = Deno.env.get("STRATA_TORCH_SRC") ?? fileURLToPath(new URL(".", import.meta.url));
 const root = join(here, "..", "..");
 
 export function shimBuildDir(): string {
@@ -55,7 +57,12 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: str
 }
 
 async function versionFromHeader(include: string): Promise<string | undefined> {
-  for (const p of [join(include, "torch/csrc/api/include/torch/version.h"), join(include, "torch/version.h")]) {
+  const candidates = [
+    join(include, "torch/csrc/api/include/torch/version.h"),
+    join(include, "torch/headeronly/version.h"), // PyTorch ≥ 2.9 defines the numbers here
+    join(include, "torch/version.h"),
+  ];
+  for (const p of candidates) {
     try {
       const text = await Deno.readTextFile(p);
       const m = text.match(/#define TORCH_VERSION\s+"([^"]+)"/) ??
@@ -68,11 +75,11 @@ async function versionFromHeader(include: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function fromDir(dir: string, source: Libtorch["source"]): Promise<Libtorch | undefined> {
+async function fromDir(dir: string, source: Libtorch["source"], known?: string): Promise<Libtorch | undefined> {
   const include = join(dir, "include");
   const lib = join(dir, "lib");
   if (!(await exists(join(include, "ATen", "ATen.h")))) return undefined;
-  const version = await versionFromHeader(include);
+  const version = known ?? await versionFromHeader(include);
   if (!version) return undefined;
   return {
     version,
@@ -94,7 +101,7 @@ async function fromPython(): Promise<Libtorch | undefined> {
   ]);
   if (!r.ok) return undefined;
   const info = JSON.parse(r.out.trim().split("\n").pop()!) as { dir: string; version: string; abi: number };
-  const found = await fromDir(info.dir, "python");
+  const found = await fromDir(info.dir, "python", info.version);
   if (!found) return undefined;
   // Debian's python3-torch shares /usr/lib with libtorch-dev: its package folder has no include/.
   return { ...found, version: info.version, cxx11Abi: info.abi ? 1 : 0 };
@@ -171,7 +178,7 @@ export function compileArgs(libtorch: Libtorch, output: string): string[] {
     "-fPIC",
     "-std=c++17",
     `-D_GLIBCXX_USE_CXX11_ABI=${libtorch.cxx11Abi}`,
-    ...(libtorch.cuda ? ["-DSTRATA_WITH_CUDA"] : []),
+    ...(libtorch.cuda && Deno.env.get("STRATA_TORCH_CUDA_STATS") !== "0" ? ["-DSTRATA_WITH_CUDA"] : []),
     ...libtorch.include.map((i) => `-I${i}`),
     join(here, "shim.cpp"),
     "-o",
@@ -218,7 +225,12 @@ export async function buildShim(log: (line: string) => void = () => {}): Promise
     `compiling the libtorch shim against libtorch ${libtorch.version} (${libtorch.source}, ` +
       `${libtorch.cuda ? "CUDA" : "CPU"}; about 30 s)…`,
   );
-  const r = await run(compiler, compileArgs(libtorch, tmp));
+  let r = await run(compiler, compileArgs(libtorch, tmp));
+  if (!r.ok && libtorch.cuda) {
+    // The CUDA allocator's statistics API moves between releases: build without it rather than not at all.
+    log("retrying without the CUDA memory statistics (their header did not compile)…");
+    r = await run(compiler, compileArgs(libtorch, tmp).filter((a) => a !== "-DSTRATA_WITH_CUDA"));
+  }
   if (!r.ok) {
     await Deno.remove(tmp).catch(() => {});
     const detail = (r.err || r.out).split("\n").filter((l) => /error/i.test(l)).slice(0, 6).join("\n");

@@ -361,7 +361,7 @@ st_t st_binary(int op, st_t ha, st_t hb, int out_dtype) {
       case 19: y = at::where(a < 0, at::mul(a, b), a); break;  // Prelu with broadcast alpha
       default: throw std::runtime_error("unknown binary op code " + std::to_string(op));
     }
-    if (y.device() != g_device) y = y.to(g_device);
+    // Two host scalars give a host scalar: it stays there (moving it would synchronise the GPU).
     return to_dtype(y, out_dtype);
   });
 }
@@ -917,7 +917,8 @@ st_t st_adam_clip(const st_t* hp, const st_t* hg, const st_t* hm, const st_t* hv
         }
       }
       P.push_back(T(const_cast<st_t>(hp[i])));
-      G.push_back(on_device(T(const_cast<st_t>(hg[i]))));
+      // Contiguous: the fused and foreach kernels walk each tensor's storage linearly.
+      G.push_back(on_device(T(const_cast<st_t>(hg[i]))).contiguous());
       M.push_back(T(const_cast<st_t>(hm[i])));
       V.push_back(T(const_cast<st_t>(hv[i])));
     }
@@ -927,17 +928,6 @@ st_t st_adam_clip(const st_t* hp, const st_t* hg, const st_t* hm, const st_t* hv
     if (max_norm > 0) {
       coef = at::clamp_max(max_norm / (total + 1e-6), 1.0);
     }
-#if ST_TORCH_AT_LEAST(2, 1)
-    if (g_device.is_cuda()) {
-      // One fused kernel for the whole update; clipping rides on its grad_scale (grads are divided by it).
-      auto steps = at::full({n}, (double)(step - 1), P[0].options()).unbind(0);
-      // (The kernel increments each step before deriving its bias corrections from it.)
-      c10::optional<at::Tensor> scale;
-      if (max_norm > 0) scale = at::reciprocal(coef);
-      at::_fused_adam_(P, G, M, V, {}, steps, lr, beta1, beta2, 0.0, eps, false, false, scale, c10::nullopt);
-      return total;
-    }
-#endif
     std::vector<at::Tensor> Gc;
     if (max_norm > 0) {
       Gc.reserve(n);
