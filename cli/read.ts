@@ -1,23 +1,28 @@
 /**
- * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar true|false]
- *   [--refine-iters N] [--rotation DEG] IMAGES…``
+ * `deno task read -- --checkpoint PATH [--family NAME [--select PREFIX]] [--backend NAME] [--batch-size N]
+ *   [--decode-ar true|false] [--refine-iters N] [--rotation DEG] IMAGES…`
  *
  * Recognises the text in images with a strata checkpoint and prints one line per image:
  * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
  * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
  * model folder (then its best.safetensors). An image that cannot be read (missing, empty, undecodable) is named on
  * stderr and left out; the others are still recognised, and the exit status is then 1.
+ * With `--family`, PATH may be published PyTorch weights (`.pth`, `.pt`, Lightning `.ckpt`, safetensors) that the
+ * family's key map reads (checkpoints/README.md).
  */
 import { basename, dirname, join } from "node:path";
 
 const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
 
-const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--decode-ar B]
-                       [--refine-iters N] [--rotation DEG] IMAGES…
+const USAGE = `usage: deno task read -- --checkpoint PATH [--family NAME [--select PREFIX]] [--backend NAME]
+                       [--batch-size N] [--decode-ar B] [--refine-iters N] [--rotation DEG] IMAGES…
 
 Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
-  --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
+  --family NAME       PATH is published PyTorch weights (.pth/.pt/.ckpt/safetensors) of this model family
+                      (abinet_vision, conclr_vision, …)
+  --select PREFIX     with --family: only the keys under PREFIX, e.g. vision. of a full ABINet checkpoint
+  --backend NAME      force a backend (torch, torch-cpu, torch-cuda, tensorflow, wasm, webgpu, cpu)
   --batch-size N      images per forward pass (default 64)
   --decode-ar B       true: autoregressive, false: one parallel pass (parseq; default: the model's)
   --refine-iters N    iterative refinement passes (parseq; default: the model's)
@@ -78,6 +83,8 @@ export async function expandImages(args: string[]): Promise<string[]> {
 export async function main(args: string[], print: (line: string) => void = console.log): Promise<number> {
   let checkpoint: string | undefined;
   let backend: string | undefined;
+  let family: string | undefined;
+  let select: string | undefined;
   let batchSize = 64;
   let decodeAr: boolean | undefined;
   let refineIters: number | undefined;
@@ -96,6 +103,9 @@ export async function main(args: string[], print: (line: string) => void = conso
         return 0;
       } else if (a === "--checkpoint") checkpoint = value();
       else if (a.startsWith("--checkpoint=")) checkpoint = a.slice(13);
+      else if (a === "--family") family = value();
+      else if (a === "--select") select = value();
+      else if (a.startsWith("--family=")) family = a.slice(9);
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
       else if (a === "--batch-size") batchSize = Number(value());
@@ -135,7 +145,13 @@ export async function main(args: string[], print: (line: string) => void = conso
     const { charsetFor } = await import("../data/charset.ts");
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
-    const { model, meta } = await loadRecognizer(path);
+    const { model, meta } = family
+      ? await (await import("../checkpoints/mod.ts")).loadOfficial(path, family, { select })
+      : await loadRecognizer(path).catch(async (e) => {
+        const { isStrataCheckpoint } = await import("../checkpoints/mod.ts");
+        if (await isStrataCheckpoint(path)) throw e;
+        throw new Error(`${path} is not a strata checkpoint; for published PyTorch weights give --family NAME`);
+      });
     try {
       const decoding = predictOptions(model, { decode_ar: decodeAr, refine_iters: refineIters }, "read");
       const d = meta.data;

@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   diff: { summary: "compare two experiments' reports or locks", load: () => import("./diff.ts") },
   stats: { summary: "summarise an LMDB or an image folder", load: () => import("./stats.ts") },
   read: { summary: "recognise the text in images with a checkpoint", load: () => import("./read.ts") },
+  export: { summary: "write a checkpoint's state dict as a torch.save file", load: () => import("./export.ts") },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -6,13 +6,19 @@
  * and entries written through a symlink. Supported: zip stored/deflate
  * (with ZIP64 sizes and offsets), tar ustar/GNU/pax (long names), regular
  * files, directories, symlinks and hard links inside the target.
+ *
+ * The archives are parsed by pinned npm libraries: zip by `yauzl` (the project's one zip reader; checkpoints
+ * use it too), tar(.gz) by `tar`'s streaming `Parser`. The refusals above are strata's own: every entry goes
+ * through `sink`, which checks it before anything is written (the libraries' own path rewriting is not used:
+ * yauzl's name checks are off so that a `..` entry is refused here, by name, rather than renamed).
  */
 import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGunzip, createInflateRaw } from "node:zlib";
-import { Readable, Writable } from "node:stream";
+import { Buffer } from "node:buffer";
+import { Parser, type ReadEntry } from "tar";
+// @ts-types="@types/yauzl"
+import yauzl from "yauzl";
 
 export type ArchiveFormat = "zip" | "tar" | "tar.gz";
 
@@ -171,281 +177,163 @@ export async function extractArchive(
   await fs.mkdir(root, { recursive: true });
   const s = sink(archive, await fs.realpath(root), opts.stripComponents ?? 0);
   if (fmt === "zip") await extractZip(archive, s);
-  else await extractTar(archive, fmt === "tar.gz", s);
+  else await extractTar(archive, s);
   return s.result;
 }
 
-// ---------------------------------------------------------------- tar
+// ---------------------------------------------------------------- tar (npm tar)
 
-async function extractTar(archive: string, gzip: boolean, s: Sink): Promise<void> {
-  const source = createReadStream(archive);
-  const stream: AsyncIterable<Uint8Array> = gzip ? source.pipe(createGunzip()) : source;
-  const reader = new ByteReader(stream[Symbol.asyncIterator]());
-  const dec = new TextDecoder();
-  const str = (b: Uint8Array, off: number, len: number) => {
-    const sub = b.subarray(off, off + len);
-    const end = sub.indexOf(0);
-    return dec.decode(end >= 0 ? sub.subarray(0, end) : sub);
+/** Entry types written as files (`OldFile`: pre-POSIX, `ContiguousFile`: treated as regular, like GNU tar). */
+const TAR_FILES = new Set(["File", "OldFile", "ContiguousFile"]);
+
+async function extractTar(archive: string, s: Sink): Promise<void> {
+  // The parser accepts a plain tar cut inside a header block; a tar is whole 512-byte blocks.
+  const head = new Uint8Array(2);
+  const fh = await fs.open(archive, "r");
+  const [{ size }] = await Promise.all([fh.stat(), fh.read(head, 0, 2, 0)]).finally(() => fh.close());
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  if (!gzip && size % 512 !== 0) {
+    throw new ArchiveError(archive, undefined, `truncated tar (${size} bytes, not whole 512-byte blocks)`);
+  }
+  // strict: warnings (bad checksums, truncation) are errors. gzip is detected by the parser.
+  const parser = new Parser({ strict: true });
+  let failure: unknown;
+  let fail!: (e: unknown) => void;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {});
+  const stop = (e: unknown) => {
+    if (failure === undefined) {
+      failure = e instanceof ArchiveError ? e : new ArchiveError(archive, undefined, (e as Error).message);
+      fail(failure);
+    }
   };
-  const octal = (b: Uint8Array, off: number, len: number) => {
-    if (b[off] & 0x80) {
-      // GNU base-256
-      let n = 0;
-      for (let i = off + 1; i < off + len; i++) n = n * 256 + b[i];
-      return n;
-    }
-    const t = str(b, off, len).trim();
-    return t ? parseInt(t, 8) : 0;
-  };
-  let longName: string | undefined, longLink: string | undefined;
-  let pax: Record<string, string> = {};
-  let zeros = 0;
-  while (true) {
-    const header = await reader.read(512);
-    if (!header) break;
-    if (header.every((b) => b === 0)) {
-      if (++zeros >= 2) break;
-      continue;
-    }
-    zeros = 0;
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i];
-    if (sum !== octal(header, 148, 8)) throw new ArchiveError(archive, undefined, "corrupt tar header (bad checksum)");
-    const type = String.fromCharCode(header[156] || 0x30);
-    const size = octal(header, 124, 12);
-    const mode = octal(header, 100, 8);
-    const prefix = str(header, 345, 155);
-    let name = pax.path ?? longName ?? (prefix ? `${prefix}/${str(header, 0, 100)}` : str(header, 0, 100));
-    const link = pax.linkpath ?? longLink ?? str(header, 157, 100);
-    const padded = Math.ceil(size / 512) * 512;
-    if (type === "L" || type === "K" || type === "x" || type === "g") {
-      const body = await reader.read(padded);
-      if (!body) throw new ArchiveError(archive, name, "truncated tar");
-      const text = dec.decode(body.subarray(0, size));
-      if (type === "L") longName = text.replace(/\0+$/, "");
-      else if (type === "K") longLink = text.replace(/\0+$/, "");
-      else if (type === "x") pax = parsePax(text);
-      continue;
-    }
-    longName = longLink = undefined;
-    pax = {};
-    name = name.replace(/\/+$/, (m) => (type === "5" ? "" : m));
-    if (type === "0" || type === "7") {
-      await s.file(name, reader.stream(size), mode);
-      await reader.skip(padded - size);
-    } else if (type === "5") {
-      await s.dir(name);
-      await reader.skip(padded);
-    } else if (type === "2") {
-      await s.symlink(name, link);
-      await reader.skip(padded);
-    } else if (type === "1") {
-      await s.hardlink(name, link);
-      await reader.skip(padded);
-    } else {
-      throw new ArchiveError(
-        archive,
-        name,
-        `unsupported tar entry type ${JSON.stringify(type)} (devices, fifos) refused`,
-      );
+  // The parser emits one entry at a time, the next once the previous one has been read; entries are
+  // handled in order on one promise chain.
+  let chain: Promise<void> = Promise.resolve();
+  parser.on("entry", (entry: ReadEntry) => {
+    chain = chain.then(async () => {
+      if (failure !== undefined) return void entry.resume();
+      try {
+        await handleTarEntry(archive, entry, s);
+      } catch (e) {
+        entry.resume();
+        stop(e);
+      }
+    });
+  });
+  parser.on("error", stop);
+  const ended = new Promise<void>((done) => parser.on("end", () => done()));
+  for await (const chunk of createReadStream(archive)) {
+    if (failure !== undefined) break;
+    if (!parser.write(chunk as Uint8Array)) {
+      await Promise.race([new Promise((r) => parser.once("drain", r)), failed]);
     }
   }
+  if (failure === undefined) {
+    parser.end();
+    await Promise.race([ended, failed]);
+    await chain;
+  }
+  if (failure !== undefined) throw failure;
 }
 
-function parsePax(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const bytes = new TextEncoder().encode(text);
-  let i = 0;
-  while (i < bytes.length) {
-    const space = bytes.indexOf(0x20, i);
-    if (space < 0) break;
-    const len = Number(new TextDecoder().decode(bytes.subarray(i, space)));
-    if (!Number.isFinite(len) || len <= 0) break;
-    const record = new TextDecoder().decode(bytes.subarray(space + 1, i + len - 1));
-    const eq = record.indexOf("=");
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    i += len;
+async function handleTarEntry(archive: string, entry: ReadEntry, s: Sink): Promise<void> {
+  const name = entry.path;
+  if (TAR_FILES.has(entry.type)) return await s.file(name, entry as unknown as AsyncIterable<Uint8Array>, entry.mode);
+  entry.resume();
+  if (entry.type === "Directory") return await s.dir(name);
+  if (entry.type === "SymbolicLink") return await s.symlink(name, entry.linkpath ?? "");
+  if (entry.type === "Link") return await s.hardlink(name, entry.linkpath ?? "");
+  throw new ArchiveError(archive, name, `unsupported tar entry type ${entry.type} (devices, fifos) refused`);
+}
+
+// ---------------------------------------------------------------- zip (yauzl)
+
+function promised<T>(f: (cb: (err: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => f((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+/**
+ * Visits every entry of a zip in order (`visit` may read it with `open`). Names are raw bytes decoded as
+ * UTF-8, without yauzl's checks (the caller checks them).
+ */
+export async function eachZipEntry(
+  zip: yauzl.ZipFile,
+  visit: (entry: yauzl.Entry, name: string, open: () => Promise<NodeJS.ReadableStream>) => Promise<void>,
+): Promise<void> {
+  const dec = new TextDecoder();
+  await new Promise<void>((resolve, reject) => {
+    zip.on("error", reject);
+    zip.on("end", () => resolve());
+    zip.on("entry", (entry: yauzl.Entry) => {
+      const name = dec.decode(entry.fileName as unknown as Uint8Array);
+      visit(entry, name, () => promised((cb) => zip.openReadStream(entry, cb)))
+        .then(() => zip.readEntry(), reject);
+    });
+    zip.readEntry();
+  });
+}
+
+/** Opens a zip file or buffer with yauzl (lazy entries, raw names). */
+export function openZip(source: string | Uint8Array): Promise<yauzl.ZipFile> {
+  const opts = { lazyEntries: true, decodeStrings: false, autoClose: false, validateEntrySizes: true };
+  return typeof source === "string"
+    ? promised((cb) => yauzl.open(source, opts, cb))
+    : promised((cb) => yauzl.fromBuffer(Buffer.from(source.buffer, source.byteOffset, source.byteLength), opts, cb));
+}
+
+/** Every member of an in-memory zip (directories left out), by name, in archive order. Throws yauzl's errors. */
+export async function readZipMembers(bytes: Uint8Array): Promise<Map<string, Uint8Array>> {
+  const zip = await openZip(bytes);
+  const out = new Map<string, Uint8Array>();
+  try {
+    await eachZipEntry(zip, async (_entry, name, open) => {
+      if (name.endsWith("/")) return;
+      const chunks: Uint8Array[] = [];
+      for await (const c of await open()) chunks.push(c as Uint8Array);
+      const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      // A plain Uint8Array view (a Buffer's `slice` would not copy).
+      out.set(name, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
+    });
+  } finally {
+    zip.close();
   }
   return out;
-}
-
-/** Exact-size reads over an async byte stream. */
-class ByteReader {
-  #buf = new Uint8Array(0);
-  #done = false;
-  constructor(readonly it: AsyncIterator<Uint8Array>) {}
-
-  async #fill(n: number): Promise<boolean> {
-    while (this.#buf.length < n && !this.#done) {
-      const r = await this.it.next();
-      if (r.done) {
-        this.#done = true;
-        break;
-      }
-      const chunk = r.value instanceof Uint8Array ? r.value : new Uint8Array(r.value);
-      const merged = new Uint8Array(this.#buf.length + chunk.length);
-      merged.set(this.#buf);
-      merged.set(chunk, this.#buf.length);
-      this.#buf = merged;
-    }
-    return this.#buf.length >= n;
-  }
-
-  async read(n: number): Promise<Uint8Array | undefined> {
-    if (!(await this.#fill(n))) {
-      if (this.#buf.length === 0) return undefined;
-      throw new Error(`truncated archive: wanted ${n} bytes, ${this.#buf.length} left`);
-    }
-    const out = this.#buf.slice(0, n);
-    this.#buf = this.#buf.subarray(n);
-    return out;
-  }
-
-  async *stream(n: number): AsyncGenerator<Uint8Array> {
-    let left = n;
-    while (left > 0) {
-      if (this.#buf.length === 0 && !(await this.#fill(1))) throw new Error("truncated archive");
-      const take = Math.min(left, this.#buf.length);
-      yield this.#buf.slice(0, take);
-      this.#buf = this.#buf.subarray(take);
-      left -= take;
-    }
-  }
-
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.stream(n)) { /* discard */ }
-  }
-}
-
-// ---------------------------------------------------------------- zip
-
-interface ZipEntry {
-  name: string;
-  method: number;
-  compressed: number;
-  size: number;
-  offset: number;
-  mode: number;
-  isDir: boolean;
-  isSymlink: boolean;
 }
 
 async function extractZip(archive: string, s: Sink): Promise<void> {
-  const fh = await fs.open(archive, "r");
+  const zip = await openZip(archive).catch((e) => {
+    throw new ArchiveError(archive, undefined, `not a readable zip (${(e as Error).message})`);
+  });
   try {
-    const { size } = await fh.stat();
-    const read = async (pos: number, len: number) => {
-      const buf = new Uint8Array(len);
-      const { bytesRead } = await fh.read(buf, 0, len, pos);
-      if (bytesRead !== len) throw new ArchiveError(archive, undefined, "truncated zip");
-      return new DataView(buf.buffer);
-    };
-    // End of central directory: in the last 64 KiB + 22 bytes.
-    const tailLen = Math.min(size, 65557);
-    const tail = await read(size - tailLen, tailLen);
-    let eocd = -1;
-    for (let i = tailLen - 22; i >= 0; i--) {
-      if (tail.getUint32(i, true) === 0x06054b50) {
-        eocd = i;
-        break;
+    await eachZipEntry(zip, async (entry, name, open) => {
+      // Unix mode from the external attributes when the entry was made on Unix.
+      const mode = entry.versionMadeBy >> 8 === 3 ? entry.externalFileAttributes >>> 16 : 0;
+      const type = mode & 0o170000;
+      if (name.endsWith("/") || type === 0o040000) return await s.dir(name);
+      if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+        throw new ArchiveError(archive, name, `unsupported compression method ${entry.compressionMethod}`);
       }
-    }
-    if (eocd < 0) throw new ArchiveError(archive, undefined, "not a zip (no end of central directory)");
-    let count = tail.getUint16(eocd + 10, true);
-    let cdSize = tail.getUint32(eocd + 12, true);
-    let cdOffset = tail.getUint32(eocd + 16, true);
-    // ZIP64 locator just before the EOCD.
-    if (eocd >= 20 && tail.getUint32(eocd - 20, true) === 0x07064b50) {
-      const z64 = Number(tail.getBigUint64(eocd - 12, true));
-      const rec = await read(z64, 56);
-      if (rec.getUint32(0, true) !== 0x06064b50) throw new ArchiveError(archive, undefined, "bad ZIP64 record");
-      count = Number(rec.getBigUint64(32, true));
-      cdSize = Number(rec.getBigUint64(40, true));
-      cdOffset = Number(rec.getBigUint64(48, true));
-    }
-    const cd = await read(cdOffset, cdSize);
-    const entries: ZipEntry[] = [];
-    const dec = new TextDecoder();
-    let p = 0;
-    for (let k = 0; k < count; k++) {
-      if (cd.getUint32(p, true) !== 0x02014b50) throw new ArchiveError(archive, undefined, "corrupt central directory");
-      const method = cd.getUint16(p + 10, true);
-      let compressed = cd.getUint32(p + 20, true);
-      let usize = cd.getUint32(p + 24, true);
-      const nameLen = cd.getUint16(p + 28, true), extraLen = cd.getUint16(p + 30, true);
-      const commentLen = cd.getUint16(p + 32, true);
-      const madeBy = cd.getUint16(p + 4, true) >> 8;
-      const external = cd.getUint32(p + 38, true);
-      let offset = cd.getUint32(p + 42, true);
-      const name = dec.decode(new Uint8Array(cd.buffer, p + 46, nameLen));
-      // ZIP64 extra field.
-      let e = p + 46 + nameLen;
-      const end = e + extraLen;
-      while (e + 4 <= end) {
-        const id = cd.getUint16(e, true), len = cd.getUint16(e + 2, true);
-        if (id === 0x0001) {
-          let q = e + 4;
-          if (usize === 0xffffffff) (usize = Number(cd.getBigUint64(q, true)), q += 8);
-          if (compressed === 0xffffffff) (compressed = Number(cd.getBigUint64(q, true)), q += 8);
-          if (offset === 0xffffffff) offset = Number(cd.getBigUint64(q, true));
+      const body = async () => {
+        try {
+          return await open();
+        } catch (e) {
+          throw new ArchiveError(archive, name, (e as Error).message);
         }
-        e += 4 + len;
-      }
-      const mode = madeBy === 3 ? external >>> 16 : 0;
-      entries.push({
-        name,
-        method,
-        compressed,
-        size: usize,
-        offset,
-        mode,
-        isDir: name.endsWith("/") || (mode & 0o170000) === 0o040000,
-        isSymlink: (mode & 0o170000) === 0o120000,
-      });
-      p += 46 + nameLen + extraLen + commentLen;
-    }
-    for (const entry of entries) {
-      if (entry.isDir) {
-        await s.dir(entry.name);
-        continue;
-      }
-      const local = await read(entry.offset, 30);
-      if (local.getUint32(0, true) !== 0x04034b50) throw new ArchiveError(archive, entry.name, "bad local header");
-      const start = entry.offset + 30 + local.getUint16(26, true) + local.getUint16(28, true);
-      if (entry.method !== 0 && entry.method !== 8) {
-        throw new ArchiveError(archive, entry.name, `unsupported compression method ${entry.method}`);
-      }
-      if (entry.compressed === 0) {
-        if (entry.isSymlink) throw new ArchiveError(archive, entry.name, "empty symlink");
-        await s.file(entry.name, new Uint8Array(0), entry.mode);
-        continue;
-      }
-      const raw = () => createReadStream("", { fd: fh.fd, start, end: start + entry.compressed - 1, autoClose: false });
-      if (entry.isSymlink) {
+      };
+      if (type === 0o120000) {
         const chunks: Uint8Array[] = [];
-        await pipeline(
-          entry.method === 8 ? raw().pipe(createInflateRaw()) : raw(),
-          new Writable({
-            write(c, _e, cb) {
-              chunks.push(c);
-              cb();
-            },
-          }),
-        );
-        await s.symlink(entry.name, dec.decode(concat(chunks)));
-        continue;
+        for await (const c of await body()) chunks.push(c as Uint8Array);
+        const target = new TextDecoder().decode(Buffer.concat(chunks));
+        if (target === "") throw new ArchiveError(archive, name, "empty symlink");
+        return await s.symlink(name, target);
       }
-      const body: AsyncIterable<Uint8Array> = entry.method === 8 ? raw().pipe(createInflateRaw()) : raw();
-      await s.file(entry.name, body as Readable, entry.mode);
-    }
+      await s.file(name, (await body()) as unknown as AsyncIterable<Uint8Array>, mode);
+    });
+  } catch (e) {
+    if (e instanceof ArchiveError) throw e;
+    throw new ArchiveError(archive, undefined, `corrupt zip: ${(e as Error).message}`);
   } finally {
-    await fh.close();
+    zip.close();
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of chunks) (out.set(c, o), o += c.length);
-  return out;
 }

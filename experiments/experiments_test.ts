@@ -56,6 +56,30 @@ Deno.test("full-setting experiment: the ConCLR README's hyper-parameters", async
   assert.deepEqual(p.architecture, { preset: "full" });
 });
 
+Deno.test("published weights: released files through weights stages, README numbers beside the measured", async () => {
+  const plan = await planExperiment(join(dir, "published_weights.yaml"));
+  for (const id of ["abinet_vision", "abinet_full_vision"]) {
+    const w = plan.byId.get(id)!;
+    assert.equal(w.kind.kind, "weights");
+    assert.equal((w.params as Record<string, unknown>).family, "abinet_vision");
+  }
+  assert.equal((plan.byId.get("abinet_full_vision")!.params as Record<string, unknown>).select, "vision.");
+  assert.deepEqual((plan.byStage.get("evaluate") ?? []).map((e) => e.id).sort(), [
+    "evaluate[model=abinet_full_vision]",
+    "evaluate[model=abinet_vision]",
+  ]);
+  const expected = (plan.byId.get("report")!.params as { expected: Record<string, Record<string, number>> }).expected;
+  assert.deepEqual(expected.abinet_full_vision, {
+    ic13_857: 97.0,
+    svt: 93.4,
+    iiit5k_3000: 96.4,
+    ic15_1811: 85.9,
+    svtp: 89.5,
+    cute80: 89.2,
+    combined: 92.7,
+  });
+});
+
 Deno.test("abinet_full: the official pretrain / joint-training settings and the six benchmarks", async () => {
   const plan = await planExperiment(join(dir, "abinet_full.yaml"));
   const joint = plan.byId.get("train_abinet")!;

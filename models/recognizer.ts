@@ -44,6 +44,13 @@ export interface Recognizer {
   readonly weights: Map<string, tf.Variable>;
   /** Non-trainable state (BatchNorm running statistics) by name. */
   readonly buffers: Map<string, tf.Variable>;
+  /**
+   * Every weight and buffer in PyTorch layout (OIHW convs, `[out, in]` linears) under the official names.
+   * Checkpoints are written from it; families without it are checkpointed in tfjs layout.
+   */
+  state?(): Map<string, NamedTensor>;
+  /** Loads a PyTorch-layout state (strict: every entry, no unknown name); returns the names assigned. */
+  loadState?(state: Map<string, NamedTensor>, opts?: { strict?: boolean; source?: string }): string[];
   /** The `PredictOptions` this family honours, as evaluate / read params (`decode_ar`, `refine_iters`). */
   readonly decodingParams?: readonly ("decode_ar" | "refine_iters")[];
   /** Eval-mode forward on NHWC images; families without decoding options ignore `opts`. */

@@ -26,6 +26,38 @@ export interface ReadmeOptions {
   /** Show rates as percentages. */
   readonly percent: boolean;
   readonly charts: readonly ChartFile[];
+  /** Published word accuracies (%): row value → data set (or `combined`) → value. */
+  readonly expected?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+/** Published numbers (e.g. a README's table) beside the measured CWR of the same row and data set. */
+function expectedSection(data: ReportData, expected: NonNullable<ReadmeOptions["expected"]>): string {
+  const rows: Inline[][] = [];
+  for (const [key, sets] of Object.entries(expected)) {
+    const g = data.groups.find((g) => String(g.matrix[data.headline.rows]) === key || g.label === key);
+    for (const [set, published] of Object.entries(sets)) {
+      const mean = g?.metrics[set]?.cwr?.mean;
+      const measured = typeof mean === "number" ? mean * 100 : undefined;
+      rows.push([
+        displayName(data.display_names, key),
+        set === "combined" ? "combined" : displayName(data.display_names, set),
+        published.toFixed(2),
+        measured === undefined ? DASH : measured.toFixed(2),
+        measured === undefined ? DASH : `${measured - published >= 0 ? "+" : ""}${(measured - published).toFixed(2)}`,
+      ]);
+    }
+  }
+  return [
+    heading(2, "Published vs measured"),
+    table(["Model", "Data set", "Published CWR %", "Measured CWR %", "Δ"], rows, [
+      "left",
+      "left",
+      "right",
+      "right",
+      "right",
+    ]),
+    "Published: the numbers the authors report for these weights; measured: this run. — : not evaluated here.",
+  ].join("\n\n");
 }
 
 const DASH = "—";
@@ -333,6 +365,7 @@ export function renderReadme(data: ReportData, opts: ReadmeOptions): string {
   ].filter(Boolean);
   parts.push(notes.join(" "));
   if (data.note) parts.push(`> ${escapeText(data.note).replace(/<br>/g, "<br>\n> ")}`);
+  if (opts.expected && Object.keys(opts.expected).length) parts.push(expectedSection(data, opts.expected));
 
   parts.push(heading(2, "Per data set"));
   const detailSets = [...data.datasets.map((d) => d.name), "combined"].filter((d) =>

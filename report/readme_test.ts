@@ -81,3 +81,18 @@ Deno.test("README without metrics still renders valid sections", () => {
   assert.match(md, /No metrics were given/);
   assert.match(md, /No data set was evaluated/);
 });
+
+Deno.test("published vs measured: README numbers beside the measured CWR, — when not evaluated", () => {
+  const md = renderReadme(data([group("a", "A", [0.95])]), {
+    ...opts,
+    charts: [],
+    expected: { a: { iiit5k: 96.4, svt: 93.4 }, b: { iiit5k: 99 } },
+  });
+  assert.deepEqual(tableProblems(md), []);
+  const t = parseTables(md).find((t) => t.header.includes("Published CWR %"))!;
+  assert.deepEqual(t.rows, [
+    ["a", "IIIT5k", "96.40", "95.00", "-1.40"],
+    ["a", "svt", "93.40", "—", "—"],
+    ["b", "IIIT5k", "99.00", "—", "—"],
+  ]);
+});

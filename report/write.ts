@@ -58,7 +58,7 @@ export async function writeReport(ctx: StageContext<ReportParams>, version: numb
     valLabel: p.curves.val_metric.replace(/_/g, " "),
     seedAxis: p.seed_axis,
   });
-  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts });
+  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts, expected: p.expected });
 
   // Self-checks: a broken table or a dangling image is a bug here, not something to publish.
   const problems = tableProblems(readme);

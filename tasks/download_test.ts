@@ -214,3 +214,29 @@ Deno.test("extraction refuses paths and symlinks escaping the target", async () 
     assert.equal(r.links, 2);
   });
 });
+
+Deno.test("extraction: truncated and corrupt archives fail with the archive named", async () => {
+  await withDir(async (dir) => {
+    const cut = async (name: string, keep: (n: number) => number) => {
+      const bytes = await Deno.readFile(join(ARCHIVES, name));
+      const path = join(dir, `cut_${name}`);
+      await Deno.writeFile(path, bytes.subarray(0, keep(bytes.length)));
+      return path;
+    };
+    const zip = await cut("good.zip", (n) => n - 30);
+    await assert.rejects(
+      extractArchive(zip, join(dir, "z")),
+      (e: Error) => e.name === "ArchiveError" && e.message.includes(zip),
+    );
+    const tgz = await cut("good.tar.gz", (n) => Math.floor(n / 2));
+    await assert.rejects(
+      extractArchive(tgz, join(dir, "t")),
+      (e: Error) => e.name === "ArchiveError" && e.message.includes(tgz),
+    );
+    const tar = await cut("good.tar", () => 700);
+    await assert.rejects(
+      extractArchive(tar, join(dir, "p")),
+      (e: Error) => e.name === "ArchiveError" && e.message.includes(tar),
+    );
+  });
+});

@@ -10,3 +10,4 @@ import "./report.ts";
 import "./stats.ts";
 import "./synth.ts";
 import "./train.ts";
+import "./weights.ts";

@@ -4,7 +4,7 @@
  * `report/`). Runs are grouped by their matrix values except the seed axis;
  * each metric is shown as mean ± std over the seeds of a group.
  */
-import { array, boolean, integer, object, record, string } from "../pipeline/schema.ts";
+import { array, boolean, integer, number, object, record, string } from "../pipeline/schema.ts";
 import { registerStageKind, type StageContext } from "../pipeline/stage_kind.ts";
 
 /** Metric names the headline accepts (see `report/model.ts` METRICS). */
@@ -60,6 +60,11 @@ export const reportParams = object({
   display_names: record(string(), {
     default: {},
     description: "display names of matrix values and data sets (abinet_vision → ABINet-Vision is built in)",
+  }),
+  expected: record(record(number({ min: 0, max: 100 })), {
+    default: {},
+    description:
+      "published word accuracies (%) shown beside the measured CWR: row value → data set (or `combined`) → value",
   }),
   digits: integer({ default: 3, min: 0, max: 8, description: "decimals of rates" }),
   percent: boolean({ default: false, description: "show rates as percentages" }),

@@ -97,6 +97,10 @@ export default registerStageKind<TrainParams>({
   inputs: {
     train: { description: "training LMDB(s); several are concatenated", many: true },
     val: { description: "validation LMDB (the best checkpoint is chosen by word accuracy)", optional: true },
+    init_from: {
+      description: "a model dir (train or weights output) whose best.safetensors initialises the weights (fine-tuning)",
+      optional: true,
+    },
     init_vision: {
       description: "a model directory (its best.safetensors) that initialises the vision part (abinet: abinet_vision)",
       optional: true,

@@ -101,3 +101,42 @@ Deno.test("train kind: an init_<part> input needs a model that takes it", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train kind: init_from starts from another model's best weights (fine-tuning)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lmdb = join(dir, "demo");
+    await makeDemoLmdb(lmdb);
+    const train = [resolved(lmdb, "demo")];
+    const first = fakeContext({
+      params: params({ seed: 4 }),
+      inputs: { train },
+      workDir: join(dir, "a"),
+      scratch: join(dir, "sa"),
+    });
+    await trainKind.run(first);
+    const modelDir = join(dir, "a", "outputs", "model");
+    // lr 0: the weights stay where init_from put them, whatever the seed.
+    const ctx = fakeContext({
+      params: params({ seed: 9, lr: 0, steps: 1 }),
+      inputs: { train, init_from: [resolved(modelDir, "a")] },
+      workDir: join(dir, "b"),
+      scratch: join(dir, "sb"),
+    });
+    await trainKind.run(ctx);
+    assert.ok(ctx.logs.some((l) => l.startsWith("weights initialised from")));
+    const a = await readCheckpoint(join(modelDir, "best.safetensors"));
+    const b = await readCheckpoint(join(dir, "b", "outputs", "model", "last.safetensors"));
+    // Weights equal; BatchNorm running statistics moved in the one train-mode step.
+    let compared = 0;
+    for (const [k, t] of a.file.tensors) {
+      if (k.includes("running_")) continue;
+      assert.deepEqual(b.file.tensors.get(k)!.data, t.data, `tensor ${k}`);
+      compared++;
+    }
+    assert.ok(compared > 0);
+    assert.equal(b.meta.training.init_from, modelDir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

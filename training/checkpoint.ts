@@ -6,6 +6,11 @@
  * - resume file (`resume.safetensors` in the stage's scratch directory): the same, plus the Adam moments
  *   `optimizer.exp_avg.<name>` / `optimizer.exp_avg_sq.<name>`, the update count `optimizer.step` (I32 [1])
  *   and the training state (`train_state` metadata: step, RNG states, best validation so far).
+ *
+ * Layout (metadata `layout`): `pytorch` — what `Recognizer.state()` gives (OIHW convs, `[out, in]` linears under
+ * the official names), so a checkpoint is an ordinary PyTorch state dict (`checkpoints/torch_writer.ts` exports it
+ * for `torch.load`). Files without `layout` (written before) and families without `state()` are `tfjs`: the
+ * variables as the model holds them. Both read back. The Adam moments are always in the variables' (tfjs) layout.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Recognizer } from "../models/recognizer.ts";
@@ -88,17 +93,26 @@ export interface SaveOptions {
   state?: Record<string, unknown>;
 }
 
+export type CheckpointLayout = "pytorch" | "tfjs";
+
 export async function saveCheckpoint(path: string, opts: SaveOptions): Promise<void> {
   const tensors: [string, NamedTensor][] = [];
   const seen = new Set<string>();
-  const add = async (name: string, t: tf.Tensor) => {
+  const push = (name: string, t: NamedTensor) => {
     if (seen.has(name)) throw new Error(`checkpoint ${path}: duplicate tensor name "${name}"`);
     seen.add(name);
-    tensors.push([name, await tensorOf(t)]);
+    tensors.push([name, t]);
   };
-  for (const [name, v] of opts.model.weights) await add(name, v);
-  for (const [name, v] of opts.model.buffers) await add(name, v);
-  const extra: Record<string, string> = { kind: opts.optimizer ? "resume" : "weights" };
+  const add = async (name: string, t: tf.Tensor) => push(name, await tensorOf(t));
+  // PyTorch layout only for families that can read it back.
+  const layout: CheckpointLayout = opts.model.state && opts.model.loadState ? "pytorch" : "tfjs";
+  if (layout === "pytorch") {
+    for (const [name, t] of opts.model.state!()) push(name, t);
+  } else {
+    for (const [name, v] of opts.model.weights) await add(name, v);
+    for (const [name, v] of opts.model.buffers) await add(name, v);
+  }
+  const extra: Record<string, string> = { kind: opts.optimizer ? "resume" : "weights", layout };
   if (opts.optimizer) {
     const o = opts.optimizer;
     for (const [name, v] of o.expAvg) await add(`optimizer.exp_avg.${name}`, v);
@@ -132,10 +146,23 @@ function assignOne(v: tf.Variable, t: NamedTensor | undefined, name: string, sou
   tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, dtype)));
 }
 
+/** The layout of a checkpoint's model tensors (`tfjs` for files written before the layout was recorded). */
+export function checkpointLayout(file: SafeTensorsFile, source: string): CheckpointLayout {
+  const layout = file.metadata.layout ?? "tfjs";
+  if (layout !== "pytorch" && layout !== "tfjs") throw new Error(`${source}: unknown checkpoint layout "${layout}"`);
+  return layout;
+}
+
 /** Copies weights and buffers (and, when given, the optimiser state) from a checkpoint into live variables. */
 export function restoreInto(file: SafeTensorsFile, source: string, model: Recognizer, optimizer?: Adam): void {
-  for (const [name, v] of model.weights) assignOne(v, file.tensors.get(name), name, source);
-  for (const [name, v] of model.buffers) assignOne(v, file.tensors.get(name), name, source);
+  if (checkpointLayout(file, source) === "pytorch") {
+    if (!model.loadState) throw new Error(`${source}: PyTorch layout, but family ${model.family} has no loadState()`);
+    const state = new Map([...file.tensors].filter(([name]) => !name.startsWith("optimizer.")));
+    model.loadState(state, { source });
+  } else {
+    for (const [name, v] of model.weights) assignOne(v, file.tensors.get(name), name, source);
+    for (const [name, v] of model.buffers) assignOne(v, file.tensors.get(name), name, source);
+  }
   if (optimizer) {
     for (const [name, v] of optimizer.expAvg) {
       assignOne(v, file.tensors.get(`optimizer.exp_avg.${name}`), `optimizer.exp_avg.${name}`, source);
@@ -149,12 +176,11 @@ export function restoreInto(file: SafeTensorsFile, source: string, model: Recogn
   }
 }
 
-/** Builds the checkpoint's model family with its config and loads the weights (eval use: evaluate, read). */
-export async function loadRecognizer(path: string): Promise<{ model: Recognizer; meta: CheckpointMeta }> {
+/** Builds a read checkpoint's model family with its config and loads the weights. */
+export async function modelFromCheckpoint(ck: LoadedCheckpoint, path: string): Promise<Recognizer> {
   const { loadModelFamilies } = await import("./families.ts");
   const { getModelFamily } = await import("../models/recognizer.ts");
   await loadModelFamilies();
-  const ck = await readCheckpoint(path);
   const family = getModelFamily(ck.meta.model_family);
   const model = family.create(ck.meta.model_config, 0, ck.meta.num_classes);
   try {
@@ -163,5 +189,27 @@ export async function loadRecognizer(path: string): Promise<{ model: Recognizer;
     model.dispose();
     throw e;
   }
-  return { model, meta: ck.meta };
+  return model;
+}
+
+/** Builds the checkpoint's model family with its config and loads the weights (eval use: evaluate, read). */
+export async function loadRecognizer(path: string): Promise<{ model: Recognizer; meta: CheckpointMeta }> {
+  const ck = await readCheckpoint(path);
+  return { model: await modelFromCheckpoint(ck, path), meta: ck.meta };
+}
+
+/**
+ * A checkpoint's weights and buffers in the variables' (tfjs) layout under the model's names, whatever layout the
+ * file holds (a PyTorch-layout file is loaded into its model and read back), e.g. for `Recognizer.initFrom`.
+ */
+export async function variableTensors(ck: LoadedCheckpoint, path: string): Promise<ReadonlyMap<string, NamedTensor>> {
+  if (checkpointLayout(ck.file, path) === "tfjs") return ck.file.tensors;
+  const model = await modelFromCheckpoint(ck, path);
+  try {
+    const out = new Map<string, NamedTensor>();
+    for (const [name, v] of [...model.weights, ...model.buffers]) out.set(name, await tensorOf(v));
+    return out;
+  } finally {
+    model.dispose();
+  }
 }

@@ -6,7 +6,14 @@ import type { StageContext, StageResult } from "../pipeline/stage_kind.ts";
 import { checkArchitecture, type TrainParams } from "../tasks/train.ts";
 import { loadModelFamilies } from "./families.ts";
 import { prepareBackend } from "./backend.ts";
-import { CHECKPOINT_FORMAT, type CheckpointMeta, type DataConfig, readCheckpoint } from "./checkpoint.ts";
+import {
+  CHECKPOINT_FORMAT,
+  type CheckpointMeta,
+  type DataConfig,
+  readCheckpoint,
+  restoreInto,
+  variableTensors,
+} from "./checkpoint.ts";
 import { openEvalData, openTrainData } from "./data.ts";
 import { evaluateModel } from "./evaluation.ts";
 import { trainLoop } from "./loop.ts";
@@ -51,8 +58,13 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
       `${p.model}: model has ${model.numClasses} classes, protocol ${p.data.labels.protocol} needs ${charset.numClasses}`,
     );
   }
+  const initFrom = ctx.optionalInput("init_from");
   let initialised;
   try {
+    if (initFrom) {
+      await initialiseFrom(model, initFrom, p.model);
+      ctx.log(`weights initialised from ${initFrom}`);
+    }
     initialised = await initialiseParts(ctx, model, p.model);
   } catch (e) {
     model.dispose();
@@ -70,6 +82,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     steps,
     train_samples: train.size,
     parameters: paramCount,
+    ...(initFrom ? { init_from: initFrom } : {}),
     ...(initialised.length ? { initialised_from: initialised } : {}),
   };
   const meta: CheckpointMeta = {
@@ -135,6 +148,19 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
   }
 }
 
+/** Loads the weights of a strata checkpoint (a model dir's best.safetensors) into a fresh model of the same family. */
+async function initialiseFrom(model: Recognizer, dir: string, family: string): Promise<void> {
+  const path = (await Deno.stat(dir)).isDirectory ? join(dir, "best.safetensors") : dir;
+  const ck = await readCheckpoint(path);
+  if (ck.meta.model_family !== family) {
+    throw new Error(`init_from ${path}: a ${ck.meta.model_family} checkpoint, this stage trains ${family}`);
+  }
+  if (ck.meta.num_classes !== model.numClasses) {
+    throw new Error(`init_from ${path}: ${ck.meta.num_classes} classes, the model has ${model.numClasses}`);
+  }
+  restoreInto(ck.file, path, model);
+}
+
 /** The train inputs `init_<part>`: another stage's model directory whose best weights start that part. */
 const INIT_PARTS = ["vision", "language"] as const;
 
@@ -157,7 +183,8 @@ async function initialiseParts(
     if (ck.meta.num_classes !== model.numClasses) {
       throw new Error(`${path}: ${ck.meta.num_classes} classes, the model has ${model.numClasses}`);
     }
-    const tensors = model.initFrom(part, ck.meta.model_family, ck.file.tensors, path);
+    // initFrom takes the variables' (tfjs) layout; checkpoints may hold PyTorch layout.
+    const tensors = model.initFrom(part, ck.meta.model_family, await variableTensors(ck, path), path);
     ctx.log(`init_${part}: ${tensors} tensors from ${input.stageId} (${ck.meta.model_family}, ${path})`);
     done.push({ part, stage: input.stageId, family: ck.meta.model_family, tensors });
   }
