@@ -1,15 +1,22 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { environmentFingerprint, selectBackend, smokeTrain, tensorflowPackage } from "./select.ts";
+import { currentBuild } from "./torch/build.ts";
 
-Deno.test("selectBackend picks a working backend here (wasm: no tfjs-node, no GPU) and logs why", async () => {
+Deno.test("selectBackend picks a working backend here (torch-cpu with the shim, else wasm) and logs why", async () => {
   const lines: string[] = [];
   const chosen = await selectBackend({ log: (l) => lines.push(l) });
   assert.equal(chosen.name, tf.getBackend());
   assert.equal(chosen.tfjsVersion, tf.version.tfjs);
-  assert.ok(["tensorflow", "webgpu", "wasm"].includes(chosen.name), chosen.details);
+  const shim = await currentBuild();
+  // No GPU here: torch-cuda is rejected with its reason, then torch-cpu is the first that works.
+  assert.equal(chosen.name, shim ? "torch" : "wasm", chosen.details);
+  assert.ok(lines.some((l) => l.startsWith("backend torch-cuda: rejected")), lines.join("\n"));
   assert.ok(lines.some((l) => l.includes("accepted")), lines.join("\n"));
-  assert.deepEqual(environmentFingerprint(), { tfjs: tf.version.tfjs, backend: chosen.name });
+  const env = environmentFingerprint();
+  assert.equal(env.backend, chosen.name);
+  if (shim) assert.deepEqual(env.torch, chosen.torch);
+  await tf.setBackend("cpu");
 });
 
 Deno.test("force: a working backend is used, a broken or unknown one fails clearly", async () => {

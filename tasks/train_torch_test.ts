@@ -78,3 +78,25 @@ Deno.test("a forced torch backend that cannot load fails with a message that say
     await Deno.remove(empty, { recursive: true });
   }
 });
+
+Deno.test(`an allocation the device cannot hold becomes one error naming stage, batch size and backend${SKIP}`, {
+  ignore: !build,
+}, async () => {
+  const { explainOutOfMemory } = await import("../training/train_stage.ts");
+  const { activateTorch } = await import("../backend/torch/mod.ts");
+  await activateTorch("cpu");
+  try {
+    await assert.rejects(
+      explainOutOfMemory(
+        "train[model=x,seed=1]",
+        384,
+        { name: "torch", details: "", torch: { device: "cpu" } },
+        "/scratch/k",
+        () => Promise.resolve(tf.fill([1 << 20, 1 << 20], 0)),
+      ),
+      /train\[model=x,seed=1\]: out of memory on torch on cpu at batch size 384 .*checkpoint in \/scratch\/k is kept/,
+    );
+  } finally {
+    await tf.setBackend("cpu");
+  }
+});

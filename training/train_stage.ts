@@ -94,25 +94,26 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     training,
   };
   try {
-    const result = await trainLoop({
-      model,
-      data: train.data,
-      steps,
-      stepsPerEpoch,
-      lr: p.lr,
-      schedule: p.schedule,
-      clipGradNorm: p.clip_grad_norm,
-      seed: p.seed,
-      scratch: ctx.scratch,
-      checkpointEvery: p.checkpoint_every,
-      validateEvery: p.validate_every,
-      logEvery: p.log_every,
-      validate: val ? (m) => evaluateModel(m, val.batches(), charset) : undefined,
-      meta,
-      signal: ctx.signal,
-      progress: (m) => ctx.progress(m),
-      log: (m) => ctx.log(m),
-    });
+    const result = await explainOutOfMemory(ctx.stageId, p.batch_size, backend, ctx.scratch, () =>
+      trainLoop({
+        model,
+        data: train.data,
+        steps,
+        stepsPerEpoch,
+        lr: p.lr,
+        schedule: p.schedule,
+        clipGradNorm: p.clip_grad_norm,
+        seed: p.seed,
+        scratch: ctx.scratch,
+        checkpointEvery: p.checkpoint_every,
+        validateEvery: p.validate_every,
+        logEvery: p.log_every,
+        validate: val ? (m) => evaluateModel(m, val.batches(), charset) : undefined,
+        meta,
+        signal: ctx.signal,
+        progress: (m) => ctx.progress(m),
+        log: (m) => ctx.log(m),
+      }));
     if (result.resumedFrom > 0) notes.push(`resumed from the checkpoint at step ${result.resumedFrom}`);
     const outDir = ctx.output("model");
     await Deno.mkdir(outDir, { recursive: true });
@@ -223,5 +224,30 @@ function checkConsistency(arch: Record<string, unknown>, p: TrainParams): void {
         throw new Error(`architecture.${prefix}${key} is ${config[key]} but ${where} is ${want}; they must agree`);
       }
     }
+  }
+}
+
+/**
+ * A device out-of-memory error (libtorch's CUDA or CPU allocator, or tfjs's) becomes one strata error naming the
+ * stage, batch size and backend; the resumable checkpoint in scratch is left where a rerun resumes from it.
+ */
+export async function explainOutOfMemory<T>(
+  stageId: string,
+  batchSize: number,
+  backend: { name: string; details: string; torch?: { device: string } },
+  scratch: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (!/out of memory|failed to allocate|can.t allocate|allocation failed|OOM/i.test(message)) throw e;
+    const where = backend.torch ? `${backend.name} on ${backend.torch.device}` : backend.name;
+    const detail = message.split("\n")[0].slice(0, 400);
+    throw new Error(
+      `${stageId}: out of memory on ${where} at batch size ${batchSize} (${detail}). The last resumable checkpoint ` +
+        `in ${scratch} is kept: free device memory and rerun to resume, or lower batch_size (a new run).`,
+    );
   }
 }
