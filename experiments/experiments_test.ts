@@ -41,7 +41,7 @@ Deno.test("default experiment: both models × 3 seeds, trained and evaluated ali
     const [a, c] = ["abinet_vision", "conclr_vision"].map((m) => plan.byId.get(`train[model=${m},seed=${seed}]`)!);
     assert.equal(withoutModel(a.params), withoutModel(c.params));
   }
-  assert.equal((plan.byStage.get("evaluate") ?? []).length, 6);
+  assert.equal((plan.byStage.get("evaluate") ?? []).length, 6 * 3); // per (model, seed, data set)
   assert.equal(plan.byId.get("report")?.publish, "results/conclr_vs_abinet");
 });
 
@@ -54,4 +54,36 @@ Deno.test("full-setting experiment: the ConCLR README's hyper-parameters", async
   assert.equal(p.lr, 0.0001);
   assert.deepEqual((p.schedule as Record<string, unknown>).milestones, [3]);
   assert.deepEqual(p.architecture, { preset: "full" });
+});
+
+Deno.test("default experiment: adding a data set adds evaluate instances and leaves the others' inputs alone", async () => {
+  const tmp = await Deno.makeTempDir({ dir, prefix: ".tmp_extend_" });
+  try {
+    const file = join(tmp, "more.yaml");
+    await Deno.writeTextFile(
+      file,
+      [
+        "extends: ../conclr_vs_abinet.yaml",
+        "stages:",
+        "  ic13:",
+        "    kind: import",
+        "    params: { layout: real, name: IC13_857 }",
+        '    inputs: { source: "path:../../../shared/data/real/svt_test?" }',
+        "  evaluate:",
+        "    matrix: { dataset: [synth_test, iiit5k, svt, ic13] }",
+      ].join("\n"),
+    );
+    const [base, more] = await Promise.all([planExperiment(join(dir, "conclr_vs_abinet.yaml")), planExperiment(file)]);
+    const ev = (p: typeof base) => new Map((p.byStage.get("evaluate") ?? []).map((i) => [i.id, i]));
+    const a = ev(base), b = ev(more);
+    const added = [...b.keys()].filter((id) => !a.has(id));
+    assert.ok(added.length > 0 && added.every((id) => id.includes("dataset=ic13")), added.join(", "));
+    for (const [id, inst] of a) {
+      assert.ok(b.has(id), `${id} vanished`);
+      assert.equal(JSON.stringify(b.get(id)!.params), JSON.stringify(inst.params));
+      assert.equal(JSON.stringify(b.get(id)!.inputs), JSON.stringify(inst.inputs), id);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

@@ -8,7 +8,8 @@ import type { StageContext, StageResult } from "../pipeline/stage_kind.ts";
 import type { ReportParams } from "../tasks/report.ts";
 import { curveCharts } from "./curves.ts";
 import { referencedFiles, tableProblems } from "./markdown.ts";
-import { buildReport } from "./model.ts";
+import { buildComparisons } from "./compare.ts";
+import { buildReport, type ReportData } from "./model.ts";
 import { renderReadme } from "./readme.ts";
 
 /** Stage keys, timings and environments from a lock-shaped JSON file (`pipeline/provenance.ts` LockFile). */
@@ -33,13 +34,14 @@ async function readProvenance(path: string | undefined): Promise<Record<string, 
 export async function writeReport(ctx: StageContext<ReportParams>, version: number): Promise<StageResult> {
   const p = ctx.params;
   const provenanceInput = ctx.inputs.provenance?.[0]?.path;
-  const { data, curves } = await buildReport(ctx.inputs.metrics ?? [], ctx.inputs.curves ?? [], {
+  const built = await buildReport(ctx.inputs.metrics ?? [], ctx.inputs.curves ?? [], {
     experiment: ctx.experiment,
     stageId: ctx.stageId,
     title: p.title,
     description: p.description,
     note: p.note,
     seedAxis: p.seed_axis,
+    datasetAxis: p.dataset_axis,
     rows: p.headline.rows,
     columns: p.headline.columns,
     metrics: p.headline.metrics,
@@ -51,6 +53,22 @@ export async function writeReport(ctx: StageContext<ReportParams>, version: numb
       ...(await readProvenance(provenanceInput)),
     },
   });
+  const { curves } = built;
+  let data: ReportData = built.data;
+  const cmp = p.compare;
+  if (cmp.baseline && cmp.treatment && (ctx.inputs.predictions ?? []).length) {
+    const warnings = [...data.warnings];
+    const comparisons = await buildComparisons(ctx.inputs.predictions ?? [], {
+      axis: cmp.axis,
+      baseline: cmp.baseline,
+      treatment: cmp.treatment,
+      seedAxis: p.seed_axis,
+      replicates: cmp.replicates,
+      seed: cmp.seed,
+      order: data.headline.columns,
+    }, warnings);
+    data = { ...data, comparisons, warnings };
+  }
   const charts = curveCharts(curves, {
     smooth: p.curves.smooth,
     valMetric: p.curves.val_metric,

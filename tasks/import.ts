@@ -32,6 +32,11 @@ export const importParams = object({
   }),
   verify_images: boolean({ default: true, description: "decode every image and skip the undecodable ones" }),
   limit: integer({ min: 1, optional: true, description: "import only the first N samples" }),
+  name: string({
+    optional: true,
+    minLength: 1,
+    description: "the data set's name in evaluation metrics and reports, e.g. IC13_857 (default: the stage id)",
+  }),
 });
 export type ImportParams = typeof importParams extends ObjectSchema<infer T> ? T : never;
 

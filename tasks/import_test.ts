@@ -132,3 +132,14 @@ Deno.test("import: an LMDB (picked by subdir) is copied with the same checks", a
     await assert.rejects(kind.run(escape), /escapes the source/);
   });
 });
+
+Deno.test("import: `name` names the data set in evaluation (IC13_857); empty names are rejected", async () => {
+  const { importParams } = await import("./import.ts");
+  const { datasetName } = await import("../training/evaluate_stage.ts");
+  const p = importParams.parse({ layout: "real", name: "IC13_857" }, ["stages", "ic13"]);
+  assert.equal(p.name, "IC13_857");
+  const input = { path: "/c/ab/outputs/lmdb", stageId: "ic13", output: "lmdb", matrix: {}, kind: "import", digest: "" };
+  assert.equal(datasetName({ ...input, params: p }), "IC13_857");
+  assert.equal(datasetName({ ...input, params: importParams.parse({}, []) }), "ic13");
+  assert.throws(() => importParams.parse({ name: "" }, ["stages", "ic13", "params"]), /name/);
+});
