@@ -2,20 +2,22 @@
  * `deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…`
  *
  * Recognises the text in images with a strata checkpoint and prints one line per image:
- * `file: text (confidence)`, confidence with 4 decimals. IMAGES are files, folders (their image files, sorted)
+ * `file: text (confidence)`, confidence with 4 decimals (`<0.0001` below that). IMAGES are files, folders (their image files, sorted)
  * or globs (`*`, `?`, `[…]` in the last path segment). PATH is a `.safetensors` checkpoint or a train stage's
- * model folder (then its best.safetensors).
+ * model folder (then its best.safetensors). `--attention DIR` also writes one PNG per image into DIR: the image
+ * with the position-attention map of each decoded character overlaid, a row per character (cli/attention_png.ts).
  */
 import { basename, dirname, join } from "node:path";
 
 const IMAGE_EXT = /\.(jpe?g|png|bmp|gif|webp)$/i;
 
-const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] IMAGES…
+const USAGE = `usage: deno task read -- --checkpoint PATH [--backend NAME] [--batch-size N] [--attention DIR] IMAGES…
 
 Recognises text in images and prints \`file: text (confidence)\` per image.
   --checkpoint PATH   a .safetensors checkpoint, or a train output folder (uses best.safetensors)
   --backend NAME      force a tfjs backend (tensorflow, webgpu, wasm, cpu)
   --batch-size N      images per forward pass (default 64)
+  --attention DIR     write DIR/<image>.png: the position attention of each decoded character, a row each
   IMAGES              image files, folders, or globs like 'demo/*.jpg'`;
 
 async function isDir(path: string): Promise<boolean> {
@@ -73,6 +75,7 @@ export async function main(args: string[], print: (line: string) => void = conso
   let checkpoint: string | undefined;
   let backend: string | undefined;
   let batchSize = 64;
+  let attentionDir: string | undefined;
   const inputs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -90,6 +93,8 @@ export async function main(args: string[], print: (line: string) => void = conso
       else if (a === "--backend") backend = value();
       else if (a.startsWith("--backend=")) backend = a.slice(10);
       else if (a === "--batch-size") batchSize = Number(value());
+      else if (a === "--attention") attentionDir = value();
+      else if (a.startsWith("--attention=")) attentionDir = a.slice(12);
       else if (a === "--") continue;
       else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
       else inputs.push(a);
@@ -109,7 +114,8 @@ export async function main(args: string[], print: (line: string) => void = conso
     const tf = await import("@tensorflow/tfjs");
     const { prepareBackend } = await import("../training/backend.ts");
     const { loadRecognizer } = await import("../training/checkpoint.ts");
-    const { recognize } = await import("../training/predict.ts");
+    const { decodeLogits } = await import("../models/decode.ts");
+    const { attentionPng, formatConfidence } = await import("./attention_png.ts");
     const { charsetFor } = await import("../data/charset.ts");
     const { decodeImage, normalizeInto, resizeRgb } = await import("../data/image.ts");
     await prepareBackend(backend);
@@ -125,21 +131,47 @@ export async function main(args: string[], print: (line: string) => void = conso
       const charset = charsetFor(d.protocol as 36 | 62 | 94);
       const per = d.height * d.width * d.channels;
       const rgb = new Float32Array(d.height * d.width * 3);
+      if (attentionDir) await Deno.mkdir(attentionDir, { recursive: true });
+      const pngNames = new Set<string>();
       for (let start = 0; start < files.length; start += batchSize) {
         const chunk = files.slice(start, start + batchSize);
         const images = new Float32Array(chunk.length * per);
+        const decoded = [];
         for (const [k, file] of chunk.entries()) {
           const img = await decodeImage(await Deno.readFile(file)).catch((e) => {
             throw new Error(`${file}: ${(e as Error).message}`);
           });
+          if (attentionDir) decoded.push(img);
           normalizeInto(resizeRgb(img, d.height, d.width, rgb), spec, images, k * per);
         }
         const x = tf.tensor4d(images, [chunk.length, d.height, d.width, d.channels]);
+        const out = model.predict(x, { attention: attentionDir !== undefined });
         try {
-          const rec = await recognize(model, x, charset);
-          for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${r.confidence.toFixed(4)})`);
+          const rec = decodeLogits(await out.logits.data(), out.logits.shape, charset);
+          for (const [k, r] of rec.entries()) print(`${chunk[k]}: ${r.text} (${formatConfidence(r.confidence)})`);
+          if (attentionDir) {
+            if (!out.attention) throw new Error(`model family ${meta.model_family} gives no position attention`);
+            const [, positions, h, w] = out.attention.shape;
+            const maps = await out.attention.data() as Float32Array;
+            for (const [k, r] of rec.entries()) {
+              const rows = r.probs.map((p, t) => ({
+                label: t < r.indices.length ? charset.decode([r.indices[t]]) : "</s>",
+                probability: p,
+                map: maps.slice((k * positions + t) * h * w, (k * positions + t + 1) * h * w),
+              }));
+              const png = await attentionPng(decoded[k], rows, { height: d.height, width: d.width, h, w }, r.text);
+              const stem = basename(chunk[k]).replace(/\.[^.]+$/, "");
+              let name = `${stem}.png`;
+              for (let n = 2; pngNames.has(name); n++) name = `${stem}_${n}.png`;
+              pngNames.add(name);
+              await Deno.writeFile(join(attentionDir, `${name}.tmp`), png);
+              await Deno.rename(join(attentionDir, `${name}.tmp`), join(attentionDir, name));
+            }
+          }
         } finally {
           x.dispose();
+          out.logits.dispose();
+          out.attention?.dispose();
         }
       }
     } finally {

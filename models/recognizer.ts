@@ -9,6 +9,14 @@ import type { ObjectSchema } from "../pipeline/schema.ts";
 export interface RecognizerOutput {
   /** [batch, maxLength + 1, numClasses] logits (class 0 = null/EOS). */
   logits: tf.Tensor3D;
+  /** [batch, maxLength + 1, h, w] position-attention maps over the feature grid, when asked for and the family
+   * has them (`read --attention`). */
+  attention?: tf.Tensor4D;
+}
+
+export interface PredictOptions {
+  /** Also return the position-attention maps. */
+  attention?: boolean;
 }
 
 export interface TrainingLoss {
@@ -36,7 +44,7 @@ export interface Recognizer {
   /** Non-trainable state (BatchNorm running statistics) by name. */
   readonly buffers: Map<string, tf.Variable>;
   /** Eval-mode forward on NHWC images. */
-  predict(images: tf.Tensor4D): RecognizerOutput;
+  predict(images: tf.Tensor4D, opts?: PredictOptions): RecognizerOutput;
   /** Train-mode loss for one batch; called inside the optimiser's gradient scope. */
   trainingLoss(batch: Batch, images: tf.Tensor4D, ctx: TrainingContext): TrainingLoss;
   dispose(): void;
