@@ -66,7 +66,13 @@ Deno.test("report: evaluation per (model, data set) is merged per model; compari
       headline: { columns: ["iiit5k", "synth_test"] },
       compare: { baseline: "abinet_vision", treatment: "conclr_vision", replicates: 300 },
     }, []);
-    const ctx = fakeContext(dir, params, inputs);
+    const figure = join(dir, "montage.png");
+    await Deno.writeFile(figure, new Uint8Array([0x89, 0x50, 0x4e, 0x47]));
+    const figures = [{ ...inputs.metrics[0], path: figure, stageId: "conaug_montage", output: "montage" }];
+    const ctx = fakeContext(dir, { ...params, figure_captions: { conaug_montage: "ConAug views" } }, {
+      ...inputs,
+      figures,
+    });
     await kind.run(ctx);
     const out = ctx.output("report");
     const readme = await Deno.readTextFile(join(out, "README.md"));
@@ -89,6 +95,9 @@ Deno.test("report: evaluation per (model, data set) is merged per model; compari
     assert.match(readme, /## ConCLR-Vision − ABINet-Vision/);
     assert.match(readme, /ConCLR-Vision is better than ABINet-Vision here/);
     assert.match(readme, /95 % CI \(seeds \+ samples\)/);
+    // Figures are copied next to the README and shown with their caption.
+    assert.match(readme, /## Figures\n\n!\[conaug_montage\]\(figure_1_conaug_montage\.png\)\n\nConAug views/);
+    assert.deepEqual(await Deno.readFile(join(out, "figure_1_conaug_montage.png")), await Deno.readFile(figure));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -27,6 +27,8 @@ export interface ReadmeOptions {
   /** Show rates as percentages. */
   readonly percent: boolean;
   readonly charts: readonly ChartFile[];
+  /** Extra pictures (report `figures` input), copied into the report folder. */
+  readonly figures?: readonly { file: string; title: string; caption: string }[];
 }
 
 const DASH = "—";
@@ -416,6 +418,10 @@ export function renderReadme(data: ReportData, opts: ReadmeOptions): string {
   parts.push(paramsSection(data));
   parts.push(dataSection(data));
   parts.push(curvesSection(opts));
+  if (opts.figures?.length) {
+    parts.push(heading(2, "Figures"));
+    for (const f of opts.figures) parts.push(`${image(f.title, f.file).md}\n\n${escapeText(f.caption)}`);
+  }
   parts.push(provenanceSection(data));
 
   if (data.warnings.length) {

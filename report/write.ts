@@ -75,17 +75,24 @@ export async function writeReport(ctx: StageContext<ReportParams>, version: numb
     valLabel: p.curves.val_metric.replace(/_/g, " "),
     seedAxis: p.seed_axis,
   });
-  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts });
+  const figures = (ctx.inputs.figures ?? []).map((f, i) => ({
+    source: f.path,
+    file: `figure_${i + 1}_${f.stageId.replace(/[^A-Za-z0-9_.-]+/g, "_")}.png`,
+    title: f.stageId,
+    caption: p.figure_captions[f.stageId] ?? f.stageId,
+  }));
+  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts, figures });
 
   // Self-checks: a broken table or a dangling image is a bug here, not something to publish.
   const problems = tableProblems(readme);
-  const files = new Set(["README.md", "report.json", ...charts.map((c) => c.file)]);
+  const files = new Set(["README.md", "report.json", ...charts.map((c) => c.file), ...figures.map((f) => f.file)]);
   for (const f of referencedFiles(readme)) if (!files.has(f)) problems.push(`README.md refers to missing ${f}`);
   if (problems.length) throw new Error(`${ctx.stageId}: generated README.md is not valid: ${problems.join("; ")}`);
 
   const dir = ctx.output("report");
   await mkdir(dir, { recursive: true });
   for (const c of charts) await writeFile(join(dir, c.file), c.svg);
+  for (const f of figures) await writeFile(join(dir, f.file), await Deno.readFile(f.source));
   await writeFile(join(dir, "report.json"), JSON.stringify(data, null, 2) + "\n");
   await writeFile(join(dir, "README.md"), readme);
   for (const w of data.warnings) ctx.log(`warning: ${w}`);

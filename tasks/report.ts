@@ -44,6 +44,10 @@ export const reportParams = object({
     default: {},
     description: "display names of matrix values and data sets (abinet_vision → ABINet-Vision is built in)",
   }),
+  figure_captions: record(string(), {
+    default: {},
+    description: "caption per figure, keyed by the producing stage id (default: the stage id)",
+  }),
   digits: integer({ default: 3, min: 0, max: 8, description: "decimals of rates" }),
   percent: boolean({ default: false, description: "show rates as percentages" }),
   compare: object({
@@ -74,6 +78,11 @@ export default registerStageKind({
     curves: { description: "train stages' `curve` files (JSONL)", many: true, optional: true },
     predictions: {
       description: "evaluate stages' per-sample `predictions` (JSONL), for the paired comparison (`compare`)",
+      many: true,
+      optional: true,
+    },
+    figures: {
+      description: "PNG files shown in the report's Figures section (e.g. a conaug_montage stage's montage)",
       many: true,
       optional: true,
     },
