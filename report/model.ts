@@ -357,6 +357,13 @@ export interface CurveRun {
   readonly seed: Scalar | null;
   readonly stageId: string;
   readonly points: CurvePoint[];
+  /** The train stage's batch size, when known: the charts then plot against samples seen (step × batch). */
+  readonly batchSize?: number;
+}
+
+function batchSizeOf(params: Readonly<Record<string, unknown>>): number | undefined {
+  const b = params.batch_size;
+  return typeof b === "number" && b > 0 ? b : undefined;
 }
 
 /** Loads inputs and builds the report data, plus the curves for the charts. */
@@ -513,6 +520,7 @@ export async function buildReport(
           seed: seedOf(m.matrix),
           stageId: m.curve.input.stageId,
           points: m.curve.points,
+          batchSize: batchSizeOf(m.curve.input.params),
         });
       }
     }
@@ -526,6 +534,7 @@ export async function buildReport(
       seed: seedOf(c.input.matrix),
       stageId: c.input.stageId,
       points: c.points,
+      batchSize: batchSizeOf(c.input.params),
     });
   }
 
