@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { join, relative } from "node:path";
 import "../tasks/mod.ts";
 import { planExperiment } from "../pipeline/mod.ts";
+import { resolveConfig } from "../models/abinet/config.ts";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 
@@ -22,9 +23,17 @@ function yamlFiles(folder: string): string[] {
 }
 
 for (const file of yamlFiles(dir)) {
-  Deno.test(`experiment ${relative(dir, file)} plans`, async () => {
+  Deno.test(`experiment ${relative(dir, file)} plans; its models' input and label sizes match the data`, async () => {
     const plan = await planExperiment(file);
     assert.ok(plan.instances.length > 0, "no stage instances");
+    // The train stage checks this only when it starts; a mismatch (e.g. a preset's 32×128 RGB against 32×64
+    // greyscale data) should fail here, not an hour into a run.
+    for (const t of plan.byStage.get("train") ?? []) {
+      const p = t.params as { architecture: Record<string, unknown>; data: Record<string, Record<string, number>> };
+      const a = resolveConfig(p.architecture as never);
+      const want = [p.data.image.height, p.data.image.width, p.data.image.channels, p.data.labels.max_length];
+      assert.deepEqual([a.image_height, a.image_width, a.image_channels, a.max_length], want, t.id);
+    }
   });
 }
 
@@ -107,7 +116,7 @@ Deno.test("variants: quick is labelled as not reading; gpu is tiny with ≥ 300,
 
   const gpu = await planExperiment(join(dir, "conclr_vs_abinet_gpu.yaml"));
   const gt = gpu.byId.get("train[model=abinet_vision,seed=2]")!.params as Record<string, unknown>;
-  assert.deepEqual(gt.architecture, { preset: "tiny" });
+  assert.equal((gt.architecture as { preset: string }).preset, "tiny");
   assert.ok((gt.steps as number) * (gt.batch_size as number) >= 300_000);
   const synth = gpu.byId.get("synth_train")!.params as { render: Record<string, number> };
   assert.equal(synth.render.rotation, 5); // the renderer's defaults, not the default experiment's clean renders
