@@ -222,7 +222,8 @@ function dataSection(data: ReportData): string {
 
 function signed(v: number, opts: ReadmeOptions): string {
   const s = formatNumber("cwr", Math.abs(v), opts);
-  return `${v < 0 ? "−" : v > 0 ? "+" : "±"}${s}`;
+  if (Number(s.replace(/[^0-9.]/g, "")) === 0) return s; // no sign on what rounds to zero
+  return `${v < 0 ? "−" : "+"}${s}`;
 }
 
 function interval(ci: { low: number; high: number }, opts: ReadmeOptions): string {
