@@ -1,25 +1,30 @@
 /**
- * Run-time backend selection (issue 5): tensorflow (tfjs-node-gpu, then
- * tfjs-node, when importable) → webgpu (when an adapter exists) → wasm (with
- * strata's kernels, backend/kernels/) → cpu. A candidate is accepted only
- * after a tiny real training step succeeds on it (conv + dense + softmax
- * cross-entropy, one Adam step: loss finite and weights changed). `force`
- * names one backend and fails clearly when it does not work.
+ * Run-time backend selection: torch on CUDA (libtorch through strata's shim, backend/torch/) → tensorflow
+ * (tfjs-node-gpu, then tfjs-node, when importable) → torch on the CPU → wasm (with strata's kernels,
+ * backend/kernels/) → webgpu (when a hardware adapter exists; it trains strata's models slower than wasm) →
+ * cpu. A candidate is accepted only after a tiny real training step succeeds on it (conv + dense + softmax
+ * cross-entropy, one Adam step: loss finite and weights changed). `force` names one backend ("torch" means
+ * torch-cuda, else torch-cpu) and fails clearly when it does not work.
  */
 import * as tf from "@tensorflow/tfjs";
+import { activateTorch, type TorchDeviceInfo } from "./torch/mod.ts";
 import { useWasm, wasmKernelSet } from "./wasm.ts";
 
 // tfjs's console banners ("looks like you are running TensorFlow.js in Node.js") would land in every
 // stage log; strata reports the backend it chose itself.
 tf.env().set("PROD", true);
 
-export const BACKEND_ORDER = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
+export const BACKEND_ORDER = ["torch-cuda", "tensorflow", "torch-cpu", "wasm", "webgpu", "cpu"] as const;
 export type BackendName = typeof BACKEND_ORDER[number];
+/** Names `force` accepts: the candidates, plus "torch" for the best torch device. */
+export const FORCEABLE = [...BACKEND_ORDER, "torch"] as const;
 
 export interface SelectedBackend {
-  /** tfjs's name of the backend now current: "tensorflow", "webgpu", "wasm" or "cpu". */
+  /** tfjs's name of the backend now current: "torch", "tensorflow", "webgpu", "wasm" or "cpu". */
   name: string;
   tfjsVersion: string;
+  /** For torch: the device ("cpu", "cuda:0"), the libtorch version and the TF32 settings. */
+  torch?: { device: string; libtorch: string; tf32: string };
   /** What was chosen and why the earlier candidates were not. */
   details: string;
 }
@@ -31,9 +36,21 @@ export interface SelectOptions {
   log?: (line: string) => void;
 }
 
+let torchInfo: TorchDeviceInfo | undefined;
+
+function torchFingerprint(info: TorchDeviceInfo): { device: string; libtorch: string; tf32: string } {
+  return {
+    device: info.device,
+    libtorch: info.libtorch,
+    tf32: `matmul ${info.tf32Matmul ? "on" : "off"}, conv ${info.tf32Conv ? "on" : "off"}`,
+  };
+}
+
 /** The part of the environment that changes numerical results: for train/evaluate stage keys. */
-export function environmentFingerprint(): { tfjs: string; backend: string } {
-  return { tfjs: tf.version.tfjs, backend: tf.getBackend() };
+export function environmentFingerprint(): { tfjs: string; backend: string; torch?: Record<string, string> } {
+  const backend = tf.getBackend();
+  if (backend === "torch" && torchInfo) return { tfjs: tf.version.tfjs, backend, torch: torchFingerprint(torchInfo) };
+  return { tfjs: tf.version.tfjs, backend };
 }
 
 type Attempt = { ok: true; details: string } | { ok: false; reason: string };
@@ -58,6 +75,19 @@ export async function tensorflowPackage(): Promise<string | undefined> {
 
 async function activate(name: BackendName): Promise<Attempt> {
   switch (name) {
+    case "torch-cuda":
+    case "torch-cpu": {
+      try {
+        torchInfo = await activateTorch(name === "torch-cuda" ? "cuda" : "cpu");
+      } catch (e) {
+        return { ok: false, reason: (e as Error).message };
+      }
+      const t = torchFingerprint(torchInfo);
+      return {
+        ok: true,
+        details: `torch (libtorch ${t.libtorch} on ${t.device}, ${torchInfo.threads} threads, TF32 ${t.tf32})`,
+      };
+    }
     case "tensorflow": {
       const pkg = await tensorflowPackage();
       if (pkg === undefined) {
@@ -108,8 +138,9 @@ async function activate(name: BackendName): Promise<Attempt> {
  */
 function discard(name: BackendName): void {
   if (name === "wasm" || name === "cpu") return; // cheap to keep, and later candidates may reuse them
+  const registered = name.startsWith("torch") ? "torch" : name;
   try {
-    if (tf.findBackend(name) !== null) tf.removeBackend(name);
+    if (tf.findBackend(registered) !== null) tf.removeBackend(registered);
   } catch {
     // Removing is best effort: a backend that failed to construct is not registered anyway.
   }
@@ -168,31 +199,33 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Select
   const log = options.log ?? (() => {});
   let candidates: readonly BackendName[] = BACKEND_ORDER;
   if (options.force !== undefined) {
-    if (!(BACKEND_ORDER as readonly string[]).includes(options.force)) {
+    if (!(FORCEABLE as readonly string[]).includes(options.force)) {
       throw new Error(
-        `backend/select.ts: unknown backend "${options.force}" (choose one of ${BACKEND_ORDER.join(", ")})`,
+        `backend/select.ts: unknown backend "${options.force}" (choose one of ${FORCEABLE.join(", ")})`,
       );
     }
-    candidates = [options.force as BackendName];
+    candidates = options.force === "torch" ? ["torch-cuda", "torch-cpu"] : [options.force as BackendName];
   }
   const rejected: string[] = [];
   for (const name of candidates) {
     const attempt = await activate(name);
     let reason = attempt.ok ? await smokeTrain() : attempt.reason;
-    if (attempt.ok && reason === undefined && tf.getBackend() !== name) {
+    const tfjsName = name.startsWith("torch") ? "torch" : name;
+    if (attempt.ok && reason === undefined && tf.getBackend() !== tfjsName) {
       reason = `tfjs reports backend "${tf.getBackend()}" as current`;
     }
     if (attempt.ok && reason === undefined) {
       log(`backend ${name}: accepted (${attempt.details})`);
       const skipped = rejected.length > 0 ? `; not chosen: ${rejected.join("; ")}` : "";
-      return { name, tfjsVersion: tf.version.tfjs, details: `${attempt.details}${skipped}` };
+      const torch = tfjsName === "torch" && torchInfo ? torchFingerprint(torchInfo) : undefined;
+      return { name: tfjsName, tfjsVersion: tf.version.tfjs, details: `${attempt.details}${skipped}`, torch };
     }
     log(`backend ${name}: rejected (${reason})`);
     rejected.push(`${name}: ${reason}`);
     discard(name);
   }
   if (options.force !== undefined) {
-    throw new Error(`backend/select.ts: the forced backend "${options.force}" does not work: ${rejected[0]}`);
+    throw new Error(`backend/select.ts: the forced backend "${options.force}" does not work: ${rejected.join("; ")}`);
   }
   throw new Error(`backend/select.ts: no tfjs backend works (${rejected.join("; ")})`);
 }

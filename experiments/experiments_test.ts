@@ -125,3 +125,57 @@ Deno.test("variants: quick is labelled as not reading; gpu is tiny with ≥ 300,
   assert.equal((s3.byStage.get("train") ?? []).length, 6);
   assert.equal((s3.byStage.get("evaluate") ?? []).length, 18);
 });
+
+Deno.test("abinet_full: the official pretrain / joint-training settings and the six benchmarks", async () => {
+  const plan = await planExperiment(join(dir, "abinet_full.yaml"));
+  const joint = plan.byId.get("train_abinet")!;
+  const p = joint.params as Record<string, unknown>;
+  assert.equal(p.model, "abinet");
+  assert.equal(p.batch_size, 384);
+  assert.equal(p.epochs, 10);
+  assert.deepEqual((p.schedule as Record<string, unknown>).milestones, [6]);
+  assert.equal((p.architecture as Record<string, unknown>).iter_size, 3);
+  assert.deepEqual(joint.inputs.init_vision.map((r) => r.type === "stage" && r.instance), ["pretrain_vision"]);
+  assert.deepEqual(joint.inputs.init_language.map((r) => r.type === "stage" && r.instance), ["pretrain_lm"]);
+  assert.deepEqual(joint.inputs.train.map((r) => r.type === "stage" && r.instance), [
+    "mj_train",
+    "mj_valid",
+    "mj_test",
+    "st",
+  ]);
+  const lm = plan.byId.get("pretrain_lm")!.params as Record<string, unknown>;
+  assert.equal(lm.batch_size, 4096);
+  assert.equal(lm.epochs, 80);
+  const vision = plan.byId.get("pretrain_vision")!.params as Record<string, unknown>;
+  assert.equal(vision.epochs, 8);
+  for (const e of ["evaluate_vision", "evaluate_abinet"]) {
+    assert.deepEqual(
+      plan.byId.get(e)!.inputs.datasets.map((r) => r.type === "stage" && r.instance),
+      ["ic13_857", "svt", "iiit5k_3000", "ic15_1811", "svtp", "cute80"],
+    );
+  }
+  // The archives' downloads carry no sha256 until a user fills it in (the stage then refuses to run).
+  assert.equal((plan.byId.get("dtrb_lmdb")!.params as Record<string, unknown>).sha256, undefined);
+});
+
+Deno.test("abinet_ablation: reuses the default's ABINet-Vision stages and starts ABINet from them", async () => {
+  const [ablation, base] = await Promise.all(
+    ["abinet_ablation.yaml", "conclr_vs_abinet.yaml"].map((f) => planExperiment(join(dir, f))),
+  );
+  const seeds = (base.byStage.get("train") ?? []).filter((t) => t.matrix.model === "abinet_vision");
+  assert.ok(seeds.length >= 2);
+  for (const seed of seeds.map((t) => t.matrix.seed)) {
+    const id = `train[model=abinet_vision,seed=${seed}]`;
+    // Same params and inputs as the default's instance, hence the same cache key.
+    assert.deepEqual(ablation.byId.get(id)!.params, base.byId.get(id)!.params);
+    assert.deepEqual(ablation.byId.get(id)!.inputs, base.byId.get(id)!.inputs);
+    const joint = ablation.byId.get(`train_abinet[seed=${seed}]`)!;
+    assert.deepEqual(joint.inputs.init_vision.map((r) => r.type === "stage" && r.instance), [id]);
+    assert.deepEqual(joint.inputs.init_language.map((r) => r.type === "stage" && r.instance), ["pretrain_lm"]);
+  }
+  assert.ok(!ablation.byId.has("train[model=conclr_vision,seed=1]"));
+  const report = ablation.byId.get("report")!;
+  assert.equal(report.publish, "results/abinet_ablation");
+  const headline = (report.params as { headline: { metrics: string[] } }).headline;
+  assert.deepEqual(headline.metrics, ["cwr", "cwr@vision", "cwr@alignment_1", "cwr@alignment_2", "cwr@alignment_3"]);
+});

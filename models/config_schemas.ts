@@ -4,10 +4,12 @@
  * the experiment file's line numbers) rather than when training starts.
  */
 import type { ObjectSchema } from "../pipeline/schema.ts";
+import { abinetSchema as abinet } from "./abinet/abinet_config.ts";
 import { configSchema as abinetVision } from "./abinet/config.ts";
 import { configSchema as conclrVision } from "./conclr/config.ts";
 
 const schemas: Record<string, ObjectSchema<unknown>> = {
+  abinet: abinet as ObjectSchema<unknown>,
   abinet_vision: abinetVision as ObjectSchema<unknown>,
   conclr_vision: conclrVision as ObjectSchema<unknown>,
 };

@@ -5,6 +5,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/batch.ts";
 import type { ObjectSchema } from "../pipeline/schema.ts";
+import type { NamedTensor } from "./safetensors.ts";
 
 export interface RecognizerOutput {
   /** [batch, maxLength + 1, numClasses] logits (class 0 = null/EOS). */
@@ -45,6 +46,18 @@ export interface Recognizer {
   readonly buffers: Map<string, tf.Variable>;
   /** Eval-mode forward on NHWC images. */
   predict(images: tf.Tensor4D, opts?: PredictOptions): RecognizerOutput;
+  /**
+   * Optional: every named output of one eval forward (`[B, T, numClasses]` logits each, caller disposes), in a
+   * stable order whose last entry equals what `predict` returns (ABINet: `vision`, `language_1`,
+   * `alignment_1`, …). Evaluation then scores each output as well.
+   */
+  predictOutputs?(images: tf.Tensor4D): Map<string, tf.Tensor3D>;
+  /**
+   * Optional: initialises a part of the model from another model's checkpoint (the train stage's
+   * `init_<part>` inputs). `tensors` are a strata checkpoint's tensors (tfjs layouts, the source model's
+   * names), `family` its model family. Returns how many tensors were assigned; throws on a mismatch.
+   */
+  initFrom?(part: string, family: string, tensors: ReadonlyMap<string, NamedTensor>, source: string): number;
   /** Train-mode loss for one batch; called inside the optimiser's gradient scope. */
   trainingLoss(batch: Batch, images: tf.Tensor4D, ctx: TrainingContext): TrainingLoss;
   dispose(): void;

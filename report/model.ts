@@ -39,6 +39,26 @@ export const METRICS: Readonly<Record<string, { label: string; better: "higher" 
   };
 export const METRIC_NAMES = Object.keys(METRICS);
 
+/** Metrics that a multi-output model (ABINet) reports per output: `cwr@alignment_1`, `ccr@vision`, … */
+export const OUTPUT_METRICS = ["ccr", "cwr", "word_accuracy", "one_minus_ned", "mean_confidence"];
+
+/** How an output name reads in a column header: `alignment_2` → `it. 2`, `language_1` → `LM 1`. */
+export function outputLabel(output: string): string {
+  const m = /^(alignment|language)_(\d+)$/.exec(output);
+  if (!m) return output;
+  return m[1] === "alignment" ? `it. ${m[2]}` : `LM ${m[2]}`;
+}
+
+/** A metric's label and direction: a name of METRICS, or `metric@output` (one output of a multi-output model). */
+export function metricInfo(
+  m: string,
+): { label: string; better: "higher" | "lower" | null; digits?: number } | undefined {
+  const at = m.indexOf("@");
+  if (at < 0) return METRICS[m];
+  const base = METRICS[m.slice(0, at)];
+  return base && { ...base, label: `${base.label} ${outputLabel(m.slice(at + 1))}` };
+}
+
 export const DEFAULT_DISPLAY_NAMES: Readonly<Record<string, string>> = {
   abinet_vision: "ABINet-Vision",
   conclr_vision: "ConCLR-Vision",
@@ -52,6 +72,9 @@ export const DEFAULT_DISPLAY_NAMES: Readonly<Record<string, string>> = {
   cute80: "CUTE80",
   svtp: "SVTP",
   combined: "Combined",
+  average: "Average",
+  abinet: "ABINet",
+  ic15_1811: "IC15-1811",
 };
 
 // ---------------------------------------------------------------------------
@@ -89,6 +112,14 @@ function numericFields(v: unknown, where: string, warnings: string[]): Record<st
   if (out.count === undefined && out.samples !== undefined) out.count = out.samples;
   if (out.cwr === undefined && out.word_accuracy !== undefined) out.cwr = out.word_accuracy;
   if (out.word_accuracy === undefined && out.cwr !== undefined) out.word_accuracy = out.cwr;
+  // A multi-output model's per-output metrics (evaluate: `outputs.<name>.<metric>`) as `<metric>@<name>`.
+  const outputs = (v as Record<string, unknown>).outputs;
+  if (isRecord(outputs)) {
+    for (const [o, mm] of Object.entries(outputs)) {
+      if (!isRecord(mm)) continue;
+      for (const k of OUTPUT_METRICS) if (typeof mm[k] === "number") out[`${k}@${o}`] = mm[k] as number;
+    }
+  }
   const missing = ["ccr", "cwr", "one_minus_ned", "mean_confidence", "mean_label_length", "count"].filter((k) =>
     out[k] === undefined
   );
@@ -271,7 +302,15 @@ export interface ReportData {
   readonly note: string;
   readonly seed_axis: string;
   readonly group_axes: string[];
-  readonly headline: { rows: string; columns: string[]; metrics: string[]; layout: "wide" | "long"; combined: boolean };
+  readonly headline: {
+    rows: string;
+    columns: string[];
+    metrics: string[];
+    layout: "wide" | "long";
+    combined: boolean;
+    /** An `average` column: the unweighted mean over the headline's data sets (MindOCR's "Average"). */
+    average?: boolean;
+  };
   readonly display_names: Record<string, string>;
   readonly datasets: DatasetInfo[];
   readonly groups: GroupData[];
@@ -301,6 +340,7 @@ export interface BuildOptions {
   readonly metrics: readonly string[];
   readonly layout?: "wide" | "long";
   readonly combined?: boolean;
+  readonly average?: boolean;
   readonly displayNames?: Readonly<Record<string, string>>;
   readonly provenance?: Record<string, unknown>;
 }
@@ -432,9 +472,21 @@ export async function buildReport(
   for (const [id, members] of byGroup) {
     members.sort((a, b) => compareScalar(seedOf(a.matrix), seedOf(b.matrix)));
     const metrics: Record<string, Record<string, MetricSummary>> = {};
+    const averageSets = columns.filter((c) => c !== "combined" && c !== "average");
+    // Per run: the unweighted mean over the headline's data sets, of the metrics all of them have.
+    const averageOf = (m: LoadedRun) => {
+      const per = averageSets.map((d) => m.metrics.datasets[d]);
+      if (per.length === 0 || per.some((x) => x === undefined)) return undefined;
+      const keys = Object.keys(per[0]).filter((k) => per.every((x) => typeof x[k] === "number"));
+      return Object.fromEntries(keys.map((k) => [k, per.reduce((a, x) => a + x[k], 0) / per.length]));
+    };
     const keysFor = (d: string) =>
-      d === "combined" ? members.map((m) => m.metrics.combined ?? {}) : members.map((m) => m.metrics.datasets[d]);
-    for (const d of [...detailDatasets, "combined"]) {
+      d === "combined"
+        ? members.map((m) => m.metrics.combined ?? {})
+        : d === "average"
+        ? members.map(averageOf)
+        : members.map((m) => m.metrics.datasets[d]);
+    for (const d of [...detailDatasets, "combined", ...(opts.average ? ["average"] : [])]) {
       const per = keysFor(d);
       if (per.every((x) => x === undefined || Object.keys(x).length === 0)) continue;
       const metricKeys = [...new Set(per.flatMap((x) => Object.keys(x ?? {})))];
@@ -553,6 +605,7 @@ export async function buildReport(
       metrics: [...opts.metrics],
       layout: opts.layout ?? "wide",
       combined: opts.combined ?? false,
+      average: opts.average ?? false,
     },
     display_names: names,
     datasets,

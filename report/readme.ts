@@ -17,7 +17,7 @@ import {
   raw,
   table,
 } from "./markdown.ts";
-import { displayName, type GroupData, METRICS, type MetricSummary, type ReportData } from "./model.ts";
+import { displayName, type GroupData, metricInfo, type MetricSummary, type ReportData } from "./model.ts";
 import type { ChartFile } from "./curves.ts";
 import { verdictSentence } from "./compare.ts";
 
@@ -34,16 +34,16 @@ export interface ReadmeOptions {
 const DASH = "—";
 
 function metricLabel(m: string): string {
-  return METRICS[m]?.label ?? m;
+  return metricInfo(m)?.label ?? m;
 }
 
 function isRate(m: string): boolean {
-  return !(m in METRICS) || METRICS[m].digits === undefined;
+  return metricInfo(m)?.digits === undefined;
 }
 
 /** Formats one number of metric `m`. */
 export function formatNumber(m: string, v: number, opts: Pick<ReadmeOptions, "digits" | "percent">): string {
-  if (!isRate(m)) return v.toFixed(METRICS[m].digits!);
+  if (!isRate(m)) return v.toFixed(metricInfo(m)!.digits!);
   return opts.percent ? (v * 100).toFixed(Math.max(0, opts.digits - 2)) : v.toFixed(opts.digits);
 }
 
@@ -67,7 +67,7 @@ export function formatSummary(
  */
 function columnCells(m: string, summaries: (MetricSummary | undefined)[], opts: ReadmeOptions): Inline[] {
   const text = summaries.map((s) => formatSummary(m, s, opts));
-  const better = METRICS[m]?.better ?? null;
+  const better = metricInfo(m)?.better ?? null;
   const shown = summaries.map((s) => s && s.mean !== null ? Number(formatNumber(m, s.mean, opts)) : undefined);
   const present = shown.filter((x): x is number => x !== undefined);
   if (!better || present.length < 2) return text;
@@ -90,9 +90,11 @@ function seedsSentence(data: ReportData): string {
 }
 
 function headline(data: ReportData, opts: ReadmeOptions): string {
-  const cols = data.headline.combined && !data.headline.columns.includes("combined")
-    ? [...data.headline.columns, "combined"]
-    : data.headline.columns;
+  const cols = [
+    ...data.headline.columns,
+    ...(data.headline.combined && !data.headline.columns.includes("combined") ? ["combined"] : []),
+    ...(data.headline.average ? ["average"] : []),
+  ];
   const metrics = data.headline.metrics;
   const rowHead = displayName({ model: "Model", ...data.display_names }, data.headline.rows);
   const ns = new Set(data.groups.map((g) => g.n));

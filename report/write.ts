@@ -47,6 +47,7 @@ export async function writeReport(ctx: StageContext<ReportParams>, version: numb
     metrics: p.headline.metrics,
     layout: p.headline.layout as "wide" | "long",
     combined: p.headline.combined,
+    average: p.headline.average,
     displayNames: p.display_names,
     provenance: {
       generator: `strata report v${version} (Deno ${Deno.version.deno})`,

@@ -6,6 +6,7 @@ import "./conaug_montage.ts";
 import "./download.ts";
 import "./evaluate.ts";
 import "./import.ts";
+import "./pretrain_lm.ts";
 import "./report.ts";
 import "./stats.ts";
 import "./synth.ts";

@@ -27,13 +27,23 @@ export const reportParams = object({
       description:
         "data sets in column order (default: all, in the order evaluated); `combined` for the size-weighted mean",
     }),
-    metrics: array(string({ enum: METRIC_NAMES }), { default: ["ccr", "cwr"], minItems: 1 }),
+    metrics: array(
+      string({
+        pattern: new RegExp(`^(${METRIC_NAMES.join("|")})(@[a-z][a-z0-9_]*)?$`),
+        description: "a metric, or metric@output for one output of a multi-output model (e.g. cwr@alignment_1)",
+      }),
+      { default: ["ccr", "cwr"], minItems: 1 },
+    ),
     layout: string({
       enum: ["wide", "long"],
       default: "wide",
       description: "wide: one column per data set × metric; long: one row per model × data set",
     }),
     combined: boolean({ default: false, description: "add the combined (size-weighted) column" }),
+    average: boolean({
+      default: false,
+      description: "add an Average column: the unweighted mean over the data-set columns (as MindOCR's README)",
+    }),
   }),
   seed_axis: string({ default: "seed", description: "matrix axis averaged over (mean ± std)" }),
   dataset_axis: string({

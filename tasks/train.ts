@@ -96,6 +96,14 @@ export default registerStageKind<TrainParams>({
   inputs: {
     train: { description: "training LMDB(s); several are concatenated", many: true },
     val: { description: "validation LMDB (the best checkpoint is chosen by word accuracy)", optional: true },
+    init_vision: {
+      description: "a model directory (its best.safetensors) that initialises the vision part (abinet: abinet_vision)",
+      optional: true,
+    },
+    init_language: {
+      description: "a model directory (its best.safetensors) that initialises the language part (abinet: pretrain_lm)",
+      optional: true,
+    },
   },
   outputs: {
     model: { type: "dir", description: "best.safetensors, last.safetensors, config.json" },

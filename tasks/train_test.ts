@@ -84,3 +84,20 @@ Deno.test("train kind: outputs, and an interrupted run resumes to the same weigh
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train kind: an init_<part> input needs a model that takes it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lmdb = join(dir, "demo");
+    await makeDemoLmdb(lmdb);
+    const ctx = fakeContext({
+      params: params({ steps: 1 }),
+      inputs: { train: [resolved(lmdb, "demo")], init_vision: [resolved(lmdb, "some_model")] },
+      workDir: join(dir, "a"),
+      scratch: join(dir, "s"),
+    });
+    await assert.rejects(trainKind.run(ctx), /strata_test_tiny cannot take an init_vision input/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -57,4 +57,39 @@ if (!(await exists(lmdbMarker)) || (await Deno.readTextFile(lmdbMarker)) !== lmd
   await Deno.remove(join(root, "node_modules", "@lmdb"), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(lmdbMarker, lmdbVersion);
 }
+// The native torch backend (backend/torch/): a C++ shim over libtorch, compiled here. Optional: without a
+// libtorch strata trains on wasm, and says once how to get the faster backend.
+const { buildShim, currentBuild } = await import("../backend/torch/build.ts");
+if (!(await currentBuild())) {
+  let result = await buildShim(say);
+  if (!result.ok && Deno.build.os === "linux" && (await debianRoot())) {
+    say("installing Debian's libtorch-dev for the native torch backend (apt-get)…");
+    const installed = await sh([
+      "apt-get",
+      "install",
+      "-y",
+      "-qq",
+      "--no-install-recommends",
+      "libtorch-dev",
+      "libopenblas0-pthread",
+      "g++",
+    ], { DEBIAN_FRONTEND: "noninteractive" }).then(() => true, () => false);
+    if (installed) result = await buildShim(say);
+  }
+  if (!result.ok) {
+    console.error(
+      `setup: the faster torch backend is not available (${result.reason}); strata trains on wasm. To get it: ` +
+        "`apt-get install libtorch-dev` (Debian/Ubuntu), or install PyTorch, or set STRATA_LIBTORCH=DIR, then " +
+        "rerun `deno task setup`.",
+    );
+  } else if (result.built) {
+    say(`torch backend shim built against libtorch ${result.build.libtorch.version}`);
+  }
+}
 say("ready");
+
+/** Root on a Debian-like system with apt-get: setup may install libtorch-dev itself. */
+async function debianRoot(): Promise<boolean> {
+  if (Deno.uid?.() !== 0) return false;
+  return (await exists("/usr/bin/apt-get")) && (await exists("/etc/debian_version"));
+}

@@ -35,8 +35,16 @@ except Exception as e:  # noqa: BLE001 - any import failure means "no PyTorch he
     sys.exit(0)
 
 
+FAST_INIT = False
+
+
 def lcg_init(shape, fan_in, seed):
     """The bench's deterministic He-uniform init (same LCG as bench/train_step_bench.ts), TF layout."""
+    if FAST_INIT:
+        # Speed runs only (GPU bench): the same distribution without a 23 M-iteration Python loop.
+        g = torch.Generator().manual_seed(seed)
+        scale = math.sqrt(6 / fan_in)
+        return (torch.rand(*shape, generator=g) * 2 - 1) * scale
     n = 1
     for d in shape:
         n *= d
@@ -158,6 +166,7 @@ class TinyAbinet(torch.nn.Module):
         if self.pe_seq is None:
             self.pe_seq = positional_encoding(s, d)
             self.pe_q = positional_encoding(c["positions"], d)
+            self.pe_seq, self.pe_q = self.pe_seq.to(x.device), self.pe_q.to(x.device)
         seq = (x.permute(0, 2, 3, 1).reshape(b, s, d) + self.pe_seq).reshape(b * s, d)
         for l in range(c["layers"]):
             seq = self.encoder_layer(seq, l, b, s)
@@ -180,6 +189,12 @@ class TinyAbinet(torch.nn.Module):
 
 
 def synthetic_batch(c, seed=7):
+    if FAST_INIT:
+        g = torch.Generator().manual_seed(seed)
+        images = torch.rand(c["batch"], 3, c["height"], c["width"], generator=g) - 0.5
+        labels = torch.tensor([(i * 7 + 3) % c["classes"] for i in range(c["batch"] * c["positions"])]).reshape(
+            c["batch"], c["positions"])
+        return images.contiguous(), labels
     n = c["batch"] * c["height"] * c["width"] * 3
     s = seed
     img = [0.0] * n
@@ -199,27 +214,49 @@ def set_threads(c):
 
 
 def train_step(c):
+    """Median seconds of one training step. c["device"] = "cuda" trains on the GPU (fp32, PyTorch's default
+    TF32 settings unless c["tf32"] is "on"/"off", cudnn.benchmark on); c["views"] = 3 trains on three copies
+    of the batch at once, the cost of ConCLR's original + two augmented views."""
+    global FAST_INIT
     threads = set_threads(c)
+    device = c.get("device", "cpu")
+    FAST_INIT = device != "cpu"
     torch.manual_seed(0)
-    model = TinyAbinet(c)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        tf32 = c.get("tf32", "pytorch")
+        torch.backends.cuda.matmul.allow_tf32 = tf32 == "on"
+        torch.backends.cudnn.allow_tf32 = tf32 != "off"
+    model = TinyAbinet(c).to(device)
     images, labels = synthetic_batch(c)
+    views = int(c.get("views", 1))
+    if views > 1:
+        images, labels = images.repeat(views, 1, 1, 1), labels.repeat(views, 1)
+    images, labels = images.to(device), labels.to(device)
+    model.pe_seq = None
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-7)
     times = []
     loss_value = float("nan")
-    for i in range(int(c.get("steps", 3)) + 1):
+    warmup = int(c.get("warmup", 1))
+    for i in range(int(c.get("steps", 3)) + warmup):
         t0 = time.perf_counter()
         opt.zero_grad()
         logits = model(images)
         loss = F.cross_entropy(logits.reshape(-1, c["classes"]), labels.reshape(-1))
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 20)
         opt.step()
-        loss_value = loss.item()
-        if i > 0:
+        loss_value = loss.item()  # waits for the device, as strata's one read per step does
+        if i >= warmup:
             times.append(time.perf_counter() - t0)
     times.sort()
     params = sum(p.numel() for p in model.parameters())
-    return {"seconds": times[len(times) // 2], "threads": threads, "loss": loss_value, "params": params,
-            "torch": torch.__version__}
+    out = {"seconds": times[len(times) // 2], "threads": threads, "loss": loss_value, "params": params,
+           "torch": torch.__version__, "device": device}
+    if device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["max_memory_bytes"] = torch.cuda.max_memory_allocated()
+    return out
 
 
 def ops(spec):

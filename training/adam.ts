@@ -7,6 +7,7 @@
  *   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
  */
 import * as tf from "@tensorflow/tfjs";
+import { torchBackend } from "../backend/torch/mod.ts";
 
 export interface AdamOptions {
   beta1?: number;
@@ -59,6 +60,35 @@ export class Adam {
         p.assign(tf.sub(p, tf.mul(tf.div(m, denom), c.size)));
       }
     });
+  }
+
+  /**
+   * Clips `grads` by their global norm (see clipByGlobalNorm; `maxNorm` ≤ 0: no clipping) and applies one
+   * update. Returns the norm before clipping (the caller disposes it). On the torch backend both run as one
+   * fused call over all weights.
+   */
+  clipAndApply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, maxNorm: number): tf.Scalar {
+    const torch = torchBackend();
+    if (torch) {
+      const names = [...this.params.keys()].filter((n) => grads.has(n));
+      if (names.length > 0) {
+        this.step++;
+        return torch.adamClip(
+          names.map((n) => this.params.get(n)!),
+          names.map((n) => grads.get(n)!),
+          names.map((n) => this.expAvg.get(n)!),
+          names.map((n) => this.expAvgSq.get(n)!),
+          { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, step: this.step, maxNorm },
+        );
+      }
+    }
+    const clipped = clipByGlobalNorm(grads, maxNorm);
+    try {
+      this.apply(clipped.grads, lr);
+    } finally {
+      tf.dispose([...clipped.grads.values()]);
+    }
+    return clipped.norm;
   }
 
   dispose(): void {

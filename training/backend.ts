@@ -1,6 +1,6 @@
 /**
- * Backend preparation for the train / evaluate / read stages: backend/select.ts (tensorflow → webgpu → wasm →
- * cpu, each accepted after a real training step; `force` picks one and fails clearly if it does not work).
+ * Backend preparation for the train / evaluate / read stages: backend/select.ts (torch-cuda → tensorflow → torch-cpu →
+ * wasm → webgpu → cpu, each accepted after a real training step; `force` picks one and fails clearly if it does not work).
  * The result is memoised per `force` for the process, so `environment()` and `run()` agree and stay cheap.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -12,6 +12,8 @@ export interface BackendInfo {
   tfjsVersion: string;
   /** What was chosen and why earlier candidates were not. */
   details: string;
+  /** torch only: device, libtorch version, TF32 settings. */
+  torch?: { device: string; libtorch: string; tf32: string };
 }
 
 const chosen = new Map<string, Promise<BackendInfo>>();
@@ -36,8 +38,8 @@ export async function prepareBackend(force?: string, log?: (line: string) => voi
   if (pending === undefined) {
     pending = serialized(async () => {
       const r = await selectBackend({ force, log });
-      const info = { name: r.name, tfjsVersion: r.tfjsVersion, details: r.details };
-      await rememberSelection(force, { backend: info.name, tfjs: info.tfjsVersion });
+      const info: BackendInfo = { name: r.name, tfjsVersion: r.tfjsVersion, details: r.details, torch: r.torch };
+      await rememberSelection(force, { backend: info.name, tfjs: info.tfjsVersion, ...r.torch });
       return info;
     });
     chosen.set(key, pending);

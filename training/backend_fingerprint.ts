@@ -19,6 +19,10 @@ import { join } from "node:path";
 export interface BackendFingerprint {
   backend: string;
   tfjs: string;
+  /** torch only: the device ("cpu", "cuda:0"), libtorch version and TF32 settings (they change the numbers). */
+  device?: string;
+  libtorch?: string;
+  tf32?: string;
 }
 
 interface ProbeRecord {
@@ -61,7 +65,12 @@ async function machineSignature(): Promise<string> {
   for (const pkg of OPTIONAL_PACKAGES) {
     if (await exists(new URL(`../node_modules/${pkg}/package.json`, import.meta.url).pathname)) installed.push(pkg);
   }
-  return JSON.stringify([Deno.hostname(), Deno.version.deno, await tfjsVersion(), installed]);
+  // The libtorch shim build (rebuilt when its source or libtorch changes) and the TF32 choice change what
+  // torch is and computes.
+  const { currentBuild } = await import("../backend/torch/build.ts");
+  const shim = (await currentBuild())?.sourceHash ?? "none";
+  const tf32 = Deno.env.get("STRATA_TORCH_TF32") ?? "pytorch";
+  return JSON.stringify([Deno.hostname(), Deno.version.deno, await tfjsVersion(), installed, shim, tf32]);
 }
 
 async function readRecord(): Promise<ProbeRecord | undefined> {

@@ -6,7 +6,7 @@ import type { EvaluateParams } from "../tasks/evaluate.ts";
 import { prepareBackend } from "./backend.ts";
 import { loadRecognizer } from "./checkpoint.ts";
 import { openEvalData } from "./data.ts";
-import { evaluateModel } from "./evaluation.ts";
+import { combineOutputs, evaluateModel, outputsSummary } from "./evaluation.ts";
 import { combineMetrics, type TextMetrics } from "./metrics.ts";
 
 export const METRICS_FORMAT = "strata-metrics-v1";
@@ -76,7 +76,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
         results.push({ name, stage: input.stageId, ...metrics });
         ctx.log(
           `${name}: ${metrics.samples} samples, word accuracy ${metrics.word_accuracy.toFixed(4)}, ` +
-            `CCR ${metrics.ccr.toFixed(4)}`,
+            `CCR ${metrics.ccr.toFixed(4)}` + (metrics.outputs ? `; per output: ${outputsSummary(metrics)}` : ""),
         );
         if (metrics.samples === 0) notes.push(`${name}: no usable samples`);
       } finally {
@@ -88,7 +88,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
     model.dispose();
   }
   await Deno.rename(tmp, predictionsPath);
-  const combined = combineMetrics(results);
+  const combined = { ...combineMetrics(results), ...combineOutputs(results) };
   const training = meta.training as Record<string, unknown>;
   const report = {
     format: METRICS_FORMAT,

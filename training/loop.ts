@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { Batch } from "../data/batch.ts";
 import type { Recognizer } from "../models/recognizer.ts";
-import { Adam, clipByGlobalNorm } from "./adam.ts";
+import { Adam } from "./adam.ts";
 import { type CheckpointMeta, readCheckpoint, restoreInto, saveCheckpoint } from "./checkpoint.ts";
 import type { TextMetrics } from "./metrics.ts";
 import { deriveSeed, Rng } from "./random.ts";
@@ -138,16 +138,25 @@ export function makeTrainStep(
     }, vars);
     const named = new Map<string, tf.Tensor>();
     for (const [i, v] of vars.entries()) if (grads[v.name]) named.set(names[i], grads[v.name]);
-    const clipped = clipByGlobalNorm(named, clipGradNorm);
-    optimizer.apply(clipped.grads, lr);
+    let norm: tf.Scalar | undefined;
+    let scalars: tf.Tensor | undefined;
     try {
-      const loss = (await value.data())[0];
-      const gradNorm = (await clipped.norm.data())[0];
+      norm = optimizer.clipAndApply(named, lr, clipGradNorm);
+      // One host read per step for every logged scalar (each read waits for the device).
+      const partNames = Object.keys(parts).filter((k) => !parts[k].isDisposed);
+      const n = norm;
+      scalars = tf.tidy(() => tf.stack([value, n, ...partNames.map((k) => parts[k])]));
+      const read = await scalars.data();
+      const loss = read[0];
+      const gradNorm = read[1];
       const values: Record<string, number> = {};
-      for (const [k, p] of Object.entries(parts)) values[k] = p.isDisposed ? loss : (await p.data())[0];
+      for (const k of Object.keys(parts)) values[k] = loss;
+      partNames.forEach((k, i) => (values[k] = read[2 + i]));
       return { loss, parts: values, gradNorm };
     } finally {
-      tf.dispose([value, clipped.norm, ...Object.values(grads), ...clipped.grads.values()]);
+      tf.dispose([value, ...Object.values(grads)]);
+      if (norm) norm.dispose();
+      if (scalars) scalars.dispose();
       for (const p of Object.values(parts)) if (!p.isDisposed) p.dispose();
     }
   };

@@ -23,3 +23,23 @@ export async function recognize(model: Recognizer, images: tf.Tensor4D, charset:
     logits.dispose();
   }
 }
+
+/** Runs `model.predictOutputs` (models with several outputs, e.g. ABINet) and decodes each output. */
+export async function recognizeOutputs(
+  model: Recognizer,
+  images: tf.Tensor4D,
+  charset: Decoder,
+): Promise<Map<string, Recognition[]>> {
+  if (!model.predictOutputs) throw new Error(`${model.family}: the model has no named outputs`);
+  const outputs = model.predictOutputs(images);
+  try {
+    const out = new Map<string, Recognition[]>();
+    for (const [name, logits] of outputs) {
+      const data = await logits.data();
+      out.set(name, decodeLogits(data, logits.shape, charset).map((d) => ({ text: d.text, confidence: d.confidence })));
+    }
+    return out;
+  } finally {
+    for (const t of outputs.values()) t.dispose();
+  }
+}

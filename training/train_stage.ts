@@ -1,12 +1,12 @@
 /** The `train` stage's run (loaded lazily by tasks/train.ts): data, model, loop, outputs. */
 import { join } from "node:path";
 import { charsetFor } from "../data/charset.ts";
-import { getModelFamily } from "../models/recognizer.ts";
+import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import type { StageContext, StageResult } from "../pipeline/stage_kind.ts";
 import { checkArchitecture, type TrainParams } from "../tasks/train.ts";
 import { loadModelFamilies } from "./families.ts";
 import { prepareBackend } from "./backend.ts";
-import { CHECKPOINT_FORMAT, type CheckpointMeta, type DataConfig } from "./checkpoint.ts";
+import { CHECKPOINT_FORMAT, type CheckpointMeta, type DataConfig, readCheckpoint } from "./checkpoint.ts";
 import { openEvalData, openTrainData } from "./data.ts";
 import { evaluateModel } from "./evaluation.ts";
 import { trainLoop } from "./loop.ts";
@@ -51,6 +51,15 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
       `${p.model}: model has ${model.numClasses} classes, protocol ${p.data.labels.protocol} needs ${charset.numClasses}`,
     );
   }
+  let initialised;
+  try {
+    initialised = await initialiseParts(ctx, model, p.model);
+  } catch (e) {
+    model.dispose();
+    await train.close();
+    await val?.close();
+    throw e;
+  }
   const paramCount = [...model.weights.values()].reduce((a, v) => a + v.size, 0);
   const training = {
     params: p,
@@ -61,6 +70,7 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
     steps,
     train_samples: train.size,
     parameters: paramCount,
+    ...(initialised.length ? { initialised_from: initialised } : {}),
   };
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
@@ -125,6 +135,35 @@ export async function runTrain(ctx: StageContext<TrainParams>): Promise<StageRes
   }
 }
 
+/** The train inputs `init_<part>`: another stage's model directory whose best weights start that part. */
+const INIT_PARTS = ["vision", "language"] as const;
+
+/**
+ * Loads each given `init_<part>` checkpoint into the model (`Recognizer.initFrom`) before training; a resumed
+ * run then overwrites everything with its own checkpoint. Returns what was loaded, for the checkpoint metadata.
+ */
+async function initialiseParts(
+  ctx: StageContext<TrainParams>,
+  model: Recognizer,
+  family: string,
+): Promise<{ part: string; stage: string; family: string; tensors: number }[]> {
+  const done = [];
+  for (const part of INIT_PARTS) {
+    const input = ctx.inputs[`init_${part}`]?.[0];
+    if (!input) continue;
+    if (!model.initFrom) throw new Error(`${ctx.stageId}: model ${family} cannot take an init_${part} input`);
+    const path = (await Deno.stat(input.path)).isDirectory ? join(input.path, "best.safetensors") : input.path;
+    const ck = await readCheckpoint(path);
+    if (ck.meta.num_classes !== model.numClasses) {
+      throw new Error(`${path}: ${ck.meta.num_classes} classes, the model has ${model.numClasses}`);
+    }
+    const tensors = model.initFrom(part, ck.meta.model_family, ck.file.tensors, path);
+    ctx.log(`init_${part}: ${tensors} tensors from ${input.stageId} (${ck.meta.model_family}, ${path})`);
+    done.push({ part, stage: input.stageId, family: ck.meta.model_family, tensors });
+  }
+  return done;
+}
+
 /** What evaluate / read need to preprocess like training did. */
 export function dataConfig(p: TrainParams): DataConfig {
   return {
@@ -149,9 +188,13 @@ function checkConsistency(arch: Record<string, unknown>, p: TrainParams): void {
     ["width", p.data.image.width, "data.image.width"],
     ["in_channels", p.data.image.channels, "data.image.channels"],
   ];
-  for (const [key, want, where] of pairs) {
-    if (key in arch && arch[key] !== want) {
-      throw new Error(`architecture.${key} is ${arch[key]} but ${where} is ${want}; they must agree`);
+  // A composite model (abinet) keeps its image and length fields in its vision config.
+  const vision = arch.vision !== null && typeof arch.vision === "object" ? arch.vision as Record<string, unknown> : {};
+  for (const [prefix, config] of [["", arch], ["vision.", vision]] as const) {
+    for (const [key, want, where] of pairs) {
+      if (key in config && config[key] !== want) {
+        throw new Error(`architecture.${prefix}${key} is ${config[key]} but ${where} is ${want}; they must agree`);
+      }
     }
   }
 }

@@ -40,3 +40,52 @@ export function visionCrossEntropy(logits: tf.Tensor3D, labels: Int32Array, leng
     return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(maskData))), Math.max(count, 1)) as tf.Scalar;
   });
 }
+
+/**
+ * Targets `[B·T·C]` for a soft cross-entropy: one-hot rows, or with `smoothing` > 0 ABINet's random label
+ * smoothing (`prob_smooth_label`, applied per position): δ ~ U(0, smoothing), noise ~ U(0, 1)^C scaled to sum
+ * δ, target = one_hot·(1 − δ) + noise. `random` gives U[0, 1) draws (the training step's seeded source).
+ */
+export function smoothedTargets(
+  labels: Int32Array,
+  numClasses: number,
+  smoothing: number,
+  random: () => number,
+): Float32Array {
+  const out = new Float32Array(labels.length * numClasses);
+  for (let i = 0; i < labels.length; i++) {
+    const row = out.subarray(i * numClasses, (i + 1) * numClasses);
+    if (labels[i] < 0 || labels[i] >= numClasses) {
+      throw new Error(`models/abinet/loss.ts: label ${labels[i]} at flat position ${i} ∉ [0, ${numClasses})`);
+    }
+    if (smoothing <= 0) {
+      row[labels[i]] = 1;
+      continue;
+    }
+    const delta = random() * smoothing;
+    let sum = 0;
+    for (let c = 0; c < numClasses; c++) sum += row[c] = random();
+    for (let c = 0; c < numClasses; c++) row[c] = row[c] / sum * delta;
+    row[labels[i]] += 1 - delta;
+  }
+  return out;
+}
+
+/**
+ * ABINet's soft cross-entropy over the valid positions (`t < lengths[b]`): mean over the pooled valid
+ * positions of `−Σ_c target·log softmax(logits)`. `targets` is `[B·T·C]` (see `smoothedTargets`).
+ */
+export function softCrossEntropy(logits: tf.Tensor3D, targets: Float32Array, lengths: Int32Array): tf.Scalar {
+  const [b, t, c] = logits.shape;
+  if (targets.length !== b * t * c) {
+    throw new Error(`models/abinet/loss.ts: ${targets.length} target values for [${b}, ${t}, ${c}] logits`);
+  }
+  if (lengths.length !== b) throw new Error(`models/abinet/loss.ts: ${lengths.length} lengths for a batch of ${b}`);
+  const maskData = lengthMask(lengths, t);
+  const count = maskData.reduce((a, v) => a + v, 0);
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(tf.reshape(logits, [b * t, c]));
+    const nll = tf.neg(tf.sum(tf.mul(tf.tensor2d(targets, [b * t, c]), logp), 1));
+    return tf.div(tf.sum(tf.mul(nll, tf.tensor1d(maskData))), Math.max(count, 1)) as tf.Scalar;
+  });
+}

@@ -9,6 +9,7 @@
  * linears); `state()` / `loadState()` give and take PyTorch layouts (official checkpoints, fixtures).
  */
 import * as tf from "@tensorflow/tfjs";
+import "./abinet.ts"; // registers the `abinet` family beside `abinet_vision`
 import type { Batch } from "../../data/batch.ts";
 import { EVAL, trainContext } from "../nn/layers.ts";
 import { ParamStore } from "../nn/params.ts";
@@ -17,9 +18,9 @@ import { type LoadOptions, loadStateDict, stateDict } from "../nn/state.ts";
 import type { PredictOptions, Recognizer, RecognizerOutput, TrainingContext, TrainingLoss } from "../recognizer.ts";
 import { registerModelFamily } from "../recognizer.ts";
 import type { NamedTensor } from "../safetensors.ts";
-import { type AbinetVisionConfig, configSchema, featureSize, resolveConfig } from "./config.ts";
+import { type AbinetVisionConfig, configSchema, resolveConfig } from "./config.ts";
 import { visionCrossEntropy } from "./loss.ts";
-import { BaseVision, type VisionOutput } from "./vision.ts";
+import { BaseVision, baseVisionConfig, type VisionOutput } from "./vision.ts";
 
 export const FAMILY = "abinet_vision";
 
@@ -40,28 +41,7 @@ export class AbinetVisionModel implements Recognizer {
     this.positions = config.max_length + 1;
     this.numClasses = numClasses;
     this.store = new ParamStore(seed);
-    const [fh, fw] = featureSize(config);
-    this.vision = new BaseVision(this.store.root(), {
-      backbone: {
-        resnet: {
-          inChannels: config.image_channels,
-          stemChannels: config.stem_channels,
-          stages: config.stage_channels.map((channels, i) => ({
-            channels,
-            blocks: config.stage_blocks[i],
-            stride: config.stage_strides[i],
-          })),
-        },
-        featureHeight: fh,
-        featureWidth: fw,
-        layer: { dModel: config.d_model, nhead: config.nhead, ffn: config.ffn, dropout: config.dropout },
-        numLayers: config.num_layers,
-      },
-      attentionChannels: config.attention_channels,
-      attentionStrides: config.attention_strides as [number, number][],
-      positions: this.positions,
-      numClasses,
-    });
+    this.vision = new BaseVision(this.store.root(), baseVisionConfig(config, numClasses));
     this.weights = this.store.weights;
     this.buffers = this.store.buffers;
   }

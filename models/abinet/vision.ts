@@ -8,6 +8,7 @@ import type { ForwardContext } from "../nn/layers.ts";
 import { Linear } from "../nn/layers.ts";
 import type { Scope } from "../nn/params.ts";
 import { type BackboneConfig, ResTransformer } from "./backbone.ts";
+import { type AbinetVisionConfig, featureSize } from "./config.ts";
 import { PositionAttention } from "./position_attention.ts";
 
 export interface BaseVisionConfig {
@@ -30,6 +31,32 @@ export interface VisionOutput {
   backboneFeatures: tf.Tensor4D;
   /** `[B, h, w, C]` ResNet output. */
   resnetFeatures: tf.Tensor4D;
+}
+
+/** The module config of a family config (`abinet_vision`, and the vision part of `abinet`). */
+export function baseVisionConfig(config: AbinetVisionConfig, numClasses: number): BaseVisionConfig {
+  const [fh, fw] = featureSize(config);
+  return {
+    backbone: {
+      resnet: {
+        inChannels: config.image_channels,
+        stemChannels: config.stem_channels,
+        stages: config.stage_channels.map((channels, i) => ({
+          channels,
+          blocks: config.stage_blocks[i],
+          stride: config.stage_strides[i],
+        })),
+      },
+      featureHeight: fh,
+      featureWidth: fw,
+      layer: { dModel: config.d_model, nhead: config.nhead, ffn: config.ffn, dropout: config.dropout },
+      numLayers: config.num_layers,
+    },
+    attentionChannels: config.attention_channels,
+    attentionStrides: config.attention_strides as [number, number][],
+    positions: config.max_length + 1,
+    numClasses,
+  };
 }
 
 export class BaseVision {

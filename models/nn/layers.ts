@@ -5,6 +5,7 @@
  * a gradient scope.
  */
 import * as tf from "@tensorflow/tfjs";
+import { deviceDropoutMask, fusedBatchNormTrain, fusedLayerNorm } from "../../backend/torch/fused.ts";
 import { deriveSeed } from "./rng.ts";
 import { fanIn, type Initializer, ones, type Scope, torchDefaultBias, torchDefaultWeight, zeros } from "./params.ts";
 
@@ -30,7 +31,11 @@ export function trainContext(seed: number): ForwardContext {
 /** Inverted dropout (PyTorch semantics: zero with probability `rate`, scale the rest by 1/(1-rate)). */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, ctx: ForwardContext): T {
   if (!ctx.training || rate <= 0) return x;
-  return tf.dropout(x, rate, undefined, ctx.nextSeed()) as T;
+  const seed = ctx.nextSeed();
+  // On the torch backend the mask is drawn on the device: tfjs draws it on the host and uploads it.
+  const mask = deviceDropoutMask(x.shape, rate, seed);
+  if (mask) return tf.mul(x, mask) as T;
+  return tf.dropout(x, rate, undefined, seed) as T;
 }
 
 export interface Conv2dOptions {
@@ -124,6 +129,8 @@ export function batchNormTrain(
   bias: tf.Tensor,
   eps: number,
 ): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const fused = fusedBatchNormTrain(x, weight, bias, eps);
+  if (fused) return fused;
   const axes = [0, 1, 2];
   const n = x.shape[0] * x.shape[1] * x.shape[2];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -188,6 +195,8 @@ export class LayerNorm {
   }
 
   apply<T extends tf.Tensor>(x: T): T {
+    const fused = fusedLayerNorm(x, this.weight, this.bias, this.eps);
+    if (fused) return fused;
     const axis = x.rank - 1;
     const mean = tf.mean(x, axis, true);
     const centered = tf.sub(x, mean);
