@@ -91,7 +91,7 @@ async function main() {
   };
   const suffix = args.suffix ? `_${args.suffix}` : "";
   if (args["synth-train"]) await writeSet(`synth_train${suffix}`, synth(Number(args["synth-train"]), 1, "train"));
-  if (args["synth-test"]) await writeSet("synth_test", synth(Number(args["synth-test"]), 2, "test"));
+  if (args["synth-test"]) await writeSet(`synth_test${suffix}`, synth(Number(args["synth-test"]), 2, "test"));
   if (args.real) {
     await writeSet("iiit5k_train", real(`${args.real}/iiit5k_train`));
     await writeSet("svt_train", real(`${args.real}/svt_train`));

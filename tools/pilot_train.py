@@ -248,7 +248,7 @@ def main():
     if cfg["words_only"]:
         keep = [i for i, k in enumerate(train["kinds"]) if k == "word"]
         train = dict(x=train["x"][keep], labels=[train["labels"][i] for i in keep], lens=train["lens"][keep])
-    test = load_set(data, "synth_test", cfg, 25)
+    test = load_set(data, cfg.get("test_set", "synth_test"), cfg, 25)
     iiit = load_set(data, "iiit5k_train", cfg, 25)
     hold = dict(x=iiit["x"][-500:], labels=iiit["labels"][-500:]) if iiit else None
     real = None
