@@ -8,8 +8,12 @@ import { getModelFamily } from "../models/recognizer.ts";
 import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { expandImages, main } from "./read.ts";
+import { formatConfidence } from "./attention_png.ts";
+import { TEST_MICRO_CONFIG } from "../models/abinet/test_config.ts";
+import "../models/abinet/mod.ts";
+import { decodeImage, loadCanvas } from "../data/image.ts";
 
-const LINE = /^(.+): ([a-z0-9]*) \((0|1)\.\d{4}\)$/;
+const LINE = /^(.+): ([a-z0-9]*) \((<0\.0001|[01]\.\d{4})\)$/;
 
 Deno.test({
   name: `read: prints "file: text (confidence)" for each demo image${
@@ -115,6 +119,79 @@ Deno.test("class 8: read recognises the images it can read and names the ones it
     assert.ok(errors.some((e) => /3 of 6 images read; could not read 3/.test(e)), errors.join("\n"));
   } finally {
     console.error = consoleError;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("read: confidences are meaningful at both ends (<0.0001, 4 decimals)", () => {
+  assert.equal(formatConfidence(1e-9), "<0.0001");
+  assert.equal(formatConfidence(0), "<0.0001");
+  assert.equal(formatConfidence(0.00012), "0.0001");
+  assert.equal(formatConfidence(0.93), "0.9300");
+  assert.equal(formatConfidence(1), "1.0000");
+});
+
+Deno.test("read --attention: one PNG per image, a row per decoded character and the end of the word", async () => {
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir();
+  try {
+    const family = getModelFamily("abinet_vision");
+    const config = family.config.parse({ preset: "micro", ...TEST_MICRO_CONFIG }, []) as Record<string, unknown>;
+    const model = family.create(config, 3, 37);
+    const ckpt = join(dir, "m.safetensors");
+    await saveCheckpoint(ckpt, {
+      model,
+      meta: {
+        format: CHECKPOINT_FORMAT,
+        model_family: "abinet_vision",
+        model_config: config,
+        num_classes: 37,
+        data: { height: 16, width: 32, channels: 3, normalize: "imagenet", protocol: 36, max_length: 5 },
+        training: {},
+      },
+    });
+    model.dispose();
+    const { createCanvas } = await loadCanvas();
+    const images = join(dir, "img");
+    await Deno.mkdir(images);
+    for (const [i, colour] of ["#204080", "#d0a030"].entries()) {
+      const c = createCanvas(60 + 20 * i, 20);
+      const ctx = c.getContext("2d");
+      ctx.fillStyle = colour;
+      ctx.fillRect(0, 0, c.width, c.height);
+      ctx.fillStyle = "#ffffff";
+      ctx.fillRect(10, 5, 20, 10);
+      await Deno.writeFile(join(images, `w${i}.png`), c.encodeSync("png"));
+    }
+    const lines: string[] = [];
+    const out = join(dir, "att");
+    const before = tf.memory().numTensors;
+    assert.equal(
+      await main(["--checkpoint", ckpt, "--backend", "cpu", "--attention", out, images], (l) => lines.push(l)),
+      0,
+    );
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(lines.length, 2);
+    // The overlay is drawn on the image as read, so rotated reading is refused rather than drawn misaligned.
+    const consoleError = console.error;
+    console.error = () => {};
+    try {
+      const args = ["--checkpoint", ckpt, "--backend", "cpu", "--attention", out, "--rotation", "90", images];
+      assert.equal(await main(args, () => {}), 2);
+    } finally {
+      console.error = consoleError;
+    }
+    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), ["w0.png", "w1.png"]);
+    for (const [i, l] of lines.entries()) {
+      const text = LINE.exec(l)![2];
+      const png = await decodeImage(await Deno.readFile(join(out, `w${i}.png`)));
+      // Rows: the input, then each decoded character and the end of the word (3× the 16-px model height, 4-px gaps);
+      // an untrained model may run to the last position without an end of word (T = 6 rows then).
+      const rows = png.height / (16 * 3 + 4) - 4 / (16 * 3 + 4);
+      assert.ok(rows === text.length + 2 || (text.length === 6 && rows === 7), `${l}: ${png.height} px high`);
+      assert.equal(png.width, 96 + 32 * 3 + 8);
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { join, relative } from "node:path";
 import "../tasks/mod.ts";
 import { planExperiment } from "../pipeline/mod.ts";
+import { resolveConfig } from "../models/abinet/config.ts";
+import { resolveConfig as resolveParseqConfig } from "../models/parseq/config.ts";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 
@@ -22,26 +24,48 @@ function yamlFiles(folder: string): string[] {
 }
 
 for (const file of yamlFiles(dir)) {
-  Deno.test(`experiment ${relative(dir, file)} plans`, async () => {
+  Deno.test(`experiment ${relative(dir, file)} plans; its models' input and label sizes match the data`, async () => {
     const plan = await planExperiment(file);
     assert.ok(plan.instances.length > 0, "no stage instances");
+    // The train stage checks this only when it starts; a mismatch (e.g. a preset's 32×128 RGB against 32×64
+    // greyscale data) should fail here, not an hour into a run.
+    for (const t of plan.byStage.get("train") ?? []) {
+      const p = t.params as { architecture: Record<string, unknown>; data: Record<string, Record<string, number>> };
+      // Each family resolves its own presets (parseq's `small` is not ABINet's).
+      const model = (t.params as { model?: string }).model;
+      const a = model === "parseq"
+        ? resolveParseqConfig(p.architecture as never)
+        : resolveConfig(p.architecture as never);
+      const want = [p.data.image.height, p.data.image.width, p.data.image.channels, p.data.labels.max_length];
+      assert.deepEqual([a.image_height, a.image_width, a.image_channels, a.max_length], want, t.id);
+    }
   });
 }
 
-Deno.test("default experiment: both models × 3 seeds, trained and evaluated alike", async () => {
+Deno.test("default experiment: both models × 2 seeds, trained and evaluated alike", async () => {
   const plan = await planExperiment(join(dir, "conclr_vs_abinet.yaml"));
   const trains = plan.byStage.get("train") ?? [];
   assert.deepEqual(
     trains.map((t) => t.id).sort(),
-    ["abinet_vision", "conclr_vision"].flatMap((m) => [1, 2, 3].map((s) => `train[model=${m},seed=${s}]`)),
+    ["abinet_vision", "conclr_vision"].flatMap((m) => [1, 2].map((s) => `train[model=${m},seed=${s}]`)),
   );
   // Identical settings apart from the model: only `model` may differ between runs of the same seed.
   const withoutModel = (p: Record<string, unknown>) => JSON.stringify({ ...p, model: undefined });
-  for (const seed of [1, 2, 3]) {
+  for (const seed of [1, 2]) {
     const [a, c] = ["abinet_vision", "conclr_vision"].map((m) => plan.byId.get(`train[model=${m},seed=${seed}]`)!);
     assert.equal(withoutModel(a.params), withoutModel(c.params));
   }
-  assert.equal((plan.byStage.get("evaluate") ?? []).length, 6);
+  assert.equal((plan.byStage.get("evaluate") ?? []).length, 4 * 3); // per (model, seed, data set)
+  // Never a test split in training: the real training crops come from the *_train folders only, and the
+  // validation crops (the first 300 of IIIT5K's training split) are not among them.
+  const train = plan.byId.get("train[model=abinet_vision,seed=1]")!;
+  const sources = (id: string) => plan.byId.get(id)!.inputs.source.map((r) => r.type === "path" ? r.path : r.instance);
+  for (const r of train.inputs.train) {
+    if (r.type !== "stage" || r.stage === "synth_train") continue;
+    for (const src of sources(r.instance)) assert.match(src, /_train$/, `${r.instance} reads ${src}`);
+  }
+  assert.equal((plan.byId.get("iiit5k_train")!.params as { offset: number }).offset, 300);
+  assert.equal((plan.byId.get("iiit5k_val")!.params as { limit: number }).limit, 300);
   assert.equal(plan.byId.get("report")?.publish, "results/conclr_vs_abinet");
 });
 
@@ -80,6 +104,57 @@ Deno.test("published weights: released files through weights stages, README numb
   });
 });
 
+Deno.test("default experiment: adding a data set adds evaluate instances and leaves the others' inputs alone", async () => {
+  const tmp = await Deno.makeTempDir({ dir, prefix: ".tmp_extend_" });
+  try {
+    const file = join(tmp, "more.yaml");
+    await Deno.writeTextFile(
+      file,
+      [
+        "extends: ../conclr_vs_abinet.yaml",
+        "stages:",
+        "  ic13:",
+        "    kind: import",
+        "    params: { layout: real, name: IC13_857 }",
+        '    inputs: { source: "path:../../../shared/data/real/svt_test?" }',
+        "  evaluate:",
+        "    matrix: { dataset: [synth_test, iiit5k, svt, ic13] }",
+      ].join("\n"),
+    );
+    const [base, more] = await Promise.all([planExperiment(join(dir, "conclr_vs_abinet.yaml")), planExperiment(file)]);
+    const ev = (p: typeof base) => new Map((p.byStage.get("evaluate") ?? []).map((i) => [i.id, i]));
+    const a = ev(base), b = ev(more);
+    const added = [...b.keys()].filter((id) => !a.has(id));
+    assert.ok(added.length > 0 && added.every((id) => id.includes("dataset=ic13")), added.join(", "));
+    for (const [id, inst] of a) {
+      assert.ok(b.has(id), `${id} vanished`);
+      assert.equal(JSON.stringify(b.get(id)!.params), JSON.stringify(inst.params));
+      assert.equal(JSON.stringify(b.get(id)!.inputs), JSON.stringify(inst.inputs), id);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("variants: quick is labelled as not reading; gpu is tiny with ≥ 300,000 samples per run; seeds3", async () => {
+  const quick = await planExperiment(join(dir, "conclr_vs_abinet_quick.yaml"));
+  const qt = quick.byId.get("train[model=conclr_vision,seed=1]")!.params as Record<string, number>;
+  assert.ok(qt.steps * qt.batch_size <= 2000);
+  assert.match(String((quick.byId.get("report")!.params as Record<string, unknown>).title), /do not read/);
+  assert.equal(quick.byId.get("report")!.publish, "results/conclr_vs_abinet_quick");
+
+  const gpu = await planExperiment(join(dir, "conclr_vs_abinet_gpu.yaml"));
+  const gt = gpu.byId.get("train[model=abinet_vision,seed=2]")!.params as Record<string, unknown>;
+  assert.equal((gt.architecture as { preset: string }).preset, "tiny");
+  assert.ok((gt.steps as number) * (gt.batch_size as number) >= 300_000);
+  const synth = gpu.byId.get("synth_train")!.params as { render: Record<string, number> };
+  assert.equal(synth.render.rotation, 5); // the renderer's defaults, not the default experiment's clean renders
+
+  const s3 = await planExperiment(join(dir, "conclr_vs_abinet_seeds3.yaml"));
+  assert.equal((s3.byStage.get("train") ?? []).length, 6);
+  assert.equal((s3.byStage.get("evaluate") ?? []).length, 18);
+});
+
 Deno.test("abinet_full: the official pretrain / joint-training settings and the six benchmarks", async () => {
   const plan = await planExperiment(join(dir, "abinet_full.yaml"));
   const joint = plan.byId.get("train_abinet")!;
@@ -116,7 +191,9 @@ Deno.test("abinet_ablation: reuses the default's ABINet-Vision stages and starts
   const [ablation, base] = await Promise.all(
     ["abinet_ablation.yaml", "conclr_vs_abinet.yaml"].map((f) => planExperiment(join(dir, f))),
   );
-  for (const seed of [1, 2, 3]) {
+  const seeds = (base.byStage.get("train") ?? []).filter((t) => t.matrix.model === "abinet_vision");
+  assert.ok(seeds.length >= 2);
+  for (const seed of seeds.map((t) => t.matrix.seed)) {
     const id = `train[model=abinet_vision,seed=${seed}]`;
     // Same params and inputs as the default's instance, hence the same cache key.
     assert.deepEqual(ablation.byId.get(id)!.params, base.byId.get(id)!.params);
@@ -138,7 +215,7 @@ Deno.test("parseq_vs_abinet: the default's data, budget and seeds; only the mode
   const trains = plan.byStage.get("train") ?? [];
   assert.deepEqual(
     trains.map((t) => t.id).sort(),
-    ["abinet_vision", "parseq"].flatMap((m) => [1, 2, 3].map((s) => `train[model=${m},seed=${s}]`)),
+    ["abinet_vision", "parseq"].flatMap((m) => [1, 2].map((s) => `train[model=${m},seed=${s}]`)),
   );
   const p = plan.byId.get("train[model=parseq,seed=1]")!.params as Record<string, unknown>;
   const a = plan.byId.get("train[model=abinet_vision,seed=1]")!.params as Record<string, unknown>;
@@ -147,8 +224,14 @@ Deno.test("parseq_vs_abinet: the default's data, budget and seeds; only the mode
   for (const k of ["data", "batch_size", "steps", "lr", "schedule", "seed"]) {
     assert.deepEqual(p[k], d[k], `${k} differs from the default experiment`);
   }
-  assert.deepEqual(p.architecture, { preset: "micro" });
-  const evaluate = plan.byId.get("evaluate[model=parseq,seed=1]")!.params as Record<string, unknown>;
+  assert.deepEqual(p.architecture, {
+    preset: "micro",
+    image_height: 32,
+    image_width: 64,
+    image_channels: 1,
+    max_length: 12,
+  });
+  const evaluate = plan.byId.get("evaluate[model=parseq,seed=1,dataset=svt]")!.params as Record<string, unknown>;
   assert.equal(evaluate.cost, true);
   assert.equal(plan.byId.get("report")?.publish, "results/parseq_vs_abinet");
   const headline = (plan.byId.get("report")!.params as { headline: { metrics: string[] } }).headline;

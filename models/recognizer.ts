@@ -10,10 +10,18 @@ import type { NamedTensor } from "./safetensors.ts";
 export interface RecognizerOutput {
   /** [batch, maxLength + 1, numClasses] logits (class 0 = null/EOS). */
   logits: tf.Tensor3D;
+  /** [batch, maxLength + 1, h, w] position-attention maps over the feature grid, when asked for and the family
+   * has them (`read --attention`). */
+  attention?: tf.Tensor4D;
 }
 
-/** Inference-time decoding options (strhub's `decode_ar` / `refine_iters`); families list the ones they honour. */
+/**
+ * Inference-time options: decoding (strhub's `decode_ar` / `refine_iters`; families list the ones they honour)
+ * and whether to return the position-attention maps.
+ */
 export interface PredictOptions {
+  /** Also return the position-attention maps. */
+  attention?: boolean;
   /** Autoregressive (true) or non-autoregressive (false) decoding. */
   decodeAr?: boolean;
   /** Iterative refinement passes after the first decoding. */

@@ -1,6 +1,7 @@
 /**
  * Training-curve charts of a report: loss and validation accuracy against
- * step, one line per run, one colour per run group and one dash per seed.
+ * samples seen (step × batch size; against step when a run's batch size is
+ * unknown), one line per run, one colour per run group and one dash per seed.
  */
 import type { CurvePoint, CurveRun, Scalar } from "./model.ts";
 import { code, escapeText } from "./markdown.ts";
@@ -51,6 +52,10 @@ function recognitionLoss(p: CurvePoint): number | undefined {
 export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions): ChartFile[] {
   const style = styleFor(curves);
   const charts: ChartFile[] = [];
+  // Samples seen compares runs of different batch sizes (and is what a data budget is written in).
+  const bySamples = curves.length > 0 && curves.every((c) => c.batchSize !== undefined);
+  const xLabel = bySamples ? "samples seen" : "step";
+  const xOf = (c: CurveRun, p: CurvePoint) => bySamples ? p.step * c.batchSize! : p.step;
 
   const smoothedSeries = (runs: readonly CurveRun[], value: (p: CurvePoint) => number | undefined) => {
     const longest = Math.max(...runs.map((c) => c.points.length));
@@ -60,7 +65,7 @@ export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions
       const smoothed = movingAverage(pts.map((p) => value(p)!), window);
       return {
         label: seriesLabel(c, opts.seedAxis),
-        points: pts.map((p, i) => [p.step, smoothed[i]] as const),
+        points: pts.map((p, i) => [xOf(c, p), smoothed[i]] as const),
         ...style(c),
       };
     });
@@ -75,7 +80,7 @@ export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions
     charts.push({
       file: "loss.svg",
       title,
-      svg: lineChart({ title, xLabel: "step", yLabel: "loss", series }),
+      svg: lineChart({ title, xLabel, yLabel: "loss", series }),
       caption: `Training loss per run${averaged(window)}: each model's whole objective.`,
     });
   }
@@ -90,7 +95,7 @@ export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions
     charts.push({
       file: "recognition_loss.svg",
       title,
-      svg: lineChart({ title, xLabel: "step", yLabel: "cross-entropy", series }),
+      svg: lineChart({ title, xLabel, yLabel: "cross-entropy", series }),
       caption: `Cross-entropy on the original images (not the ConAug views) per run${
         averaged(window)
       }: comparable across model families.`,
@@ -102,7 +107,7 @@ export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions
     const series: Series[] = withVal.map((c) => ({
       label: seriesLabel(c, opts.seedAxis),
       points: c.points.filter((p) => p.val?.[opts.valMetric] !== undefined).map((p) =>
-        [p.step, p.val![opts.valMetric]] as const
+        [xOf(c, p), p.val![opts.valMetric]] as const
       ),
       ...style(c),
     }));
@@ -110,7 +115,7 @@ export function curveCharts(curves: readonly CurveRun[], opts: CurveChartOptions
     charts.push({
       file: "val_accuracy.svg",
       title,
-      svg: lineChart({ title, xLabel: "step", yLabel: opts.valLabel, series, yDomain: [0, 1] }),
+      svg: lineChart({ title, xLabel, yLabel: opts.valLabel, series, yDomain: [0, 1] }),
       caption: `Validation ${escapeText(opts.valLabel)} (${code(opts.valMetric).md}) per run, at each validation step.`,
     });
   }

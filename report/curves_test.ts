@@ -32,3 +32,14 @@ Deno.test("curveCharts: no recognition-loss chart when every objective is the cr
   const runs = [1, 2].map((seed) => run("ABINet-Vision", seed, (s) => ({ ce: 3 - s / 1000 })));
   assert.deepEqual(curveCharts(runs, opts).map((c) => c.file), ["loss.svg"]);
 });
+
+Deno.test("curveCharts: plotted against samples seen when every run's batch size is known, else against step", () => {
+  const a = { ...run("ABINet-Vision", 1, (s) => ({ ce: 3 - s / 1000 })), batchSize: 64 };
+  const b = { ...run("ConCLR-Vision", 1, (s) => ({ ce: 3 - s / 1000 })), batchSize: 64 };
+  const [chart] = curveCharts([a, b], opts);
+  assert.match(chart.svg, /samples seen/);
+  assert.match(chart.svg, />20k</); // the last point is at step 300 × 64 = 19,200 samples
+  const [mixed] = curveCharts([a, run("ConCLR-Vision", 2, (s) => ({ ce: 3 - s / 1000 }))], opts);
+  assert.match(mixed.svg, />step</);
+  assert.doesNotMatch(mixed.svg, /samples seen/);
+});

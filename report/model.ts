@@ -8,6 +8,7 @@
  * a crash, so that a report always shows what there is.
  */
 import { join } from "node:path";
+import type { Comparison } from "./compare.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 export type Scalar = string | number | boolean;
@@ -328,6 +329,8 @@ export interface ReportData {
   readonly shared_params: Record<string, unknown>;
   readonly provenance: Record<string, unknown>;
   readonly warnings: string[];
+  /** Treatment − baseline per data set with 95 % intervals (report/compare.ts), when asked for. */
+  readonly comparisons?: Comparison[];
 }
 
 export interface BuildOptions {
@@ -337,6 +340,11 @@ export interface BuildOptions {
   readonly description?: string;
   readonly note?: string;
   readonly seedAxis: string;
+  /**
+   * Matrix axis that splits one model's evaluation into one stage instance per data set (default `dataset`):
+   * runs that differ only in it are merged into one run holding all their data sets.
+   */
+  readonly datasetAxis?: string;
   readonly rows: string;
   readonly columns?: readonly string[];
   readonly metrics: readonly string[];
@@ -399,6 +407,13 @@ export interface CurveRun {
   readonly seed: Scalar | null;
   readonly stageId: string;
   readonly points: CurvePoint[];
+  /** The train stage's batch size, when known: the charts then plot against samples seen (step × batch). */
+  readonly batchSize?: number;
+}
+
+function batchSizeOf(params: Readonly<Record<string, unknown>>): number | undefined {
+  const b = params.batch_size;
+  return typeof b === "number" && b > 0 ? b : undefined;
 }
 
 /** Loads inputs and builds the report data, plus the curves for the charts. */
@@ -417,6 +432,7 @@ export async function buildReport(
     const matrix = Object.keys(input.matrix).length ? { ...input.matrix } : { ...metrics.matrix };
     runs.push({ input, metrics, matrix });
   }
+  runs.splice(0, runs.length, ...mergeDatasetRuns(runs, opts.datasetAxis ?? "dataset", warnings));
   const curves: LoadedRun["curve"][] = [];
   for (const input of curveInputs) {
     let text: string;
@@ -566,6 +582,7 @@ export async function buildReport(
           seed: seedOf(m.matrix),
           stageId: m.curve.input.stageId,
           points: m.curve.points,
+          batchSize: batchSizeOf(m.curve.input.params),
         });
       }
     }
@@ -579,6 +596,7 @@ export async function buildReport(
       seed: seedOf(c.input.matrix),
       stageId: c.input.stageId,
       points: c.points,
+      batchSize: batchSizeOf(c.input.params),
     });
   }
 
@@ -608,6 +626,80 @@ export async function buildReport(
     warnings,
   };
   return { data, curves: curveRuns };
+}
+
+/** Per-sample means, weighted by the sample count when runs are merged. */
+const MEAN_METRICS = ["word_accuracy", "cwr", "one_minus_ned", "mean_confidence", "mean_label_length"];
+
+/** The size-weighted combination of per-data-set metrics (CCR from the character counts when present). */
+export function combineDatasets(parts: readonly Record<string, number>[]): Record<string, number> {
+  const n = parts.reduce((a, p) => a + (p.count ?? 0), 0);
+  const out: Record<string, number> = { count: n, samples: n };
+  if (n === 0) return out;
+  for (const k of MEAN_METRICS) {
+    if (parts.every((p) => p[k] !== undefined)) out[k] = parts.reduce((a, p) => a + p[k] * p.count, 0) / n;
+  }
+  for (const k of ["correct_words", "correct_chars", "total_chars"]) {
+    if (parts.every((p) => p[k] !== undefined)) out[k] = parts.reduce((a, p) => a + p[k], 0);
+  }
+  if (out.total_chars) out.ccr = out.correct_chars / out.total_chars;
+  else if (parts.every((p) => p.ccr !== undefined)) out.ccr = parts.reduce((a, p) => a + p.ccr * p.count, 0) / n;
+  return out;
+}
+
+/**
+ * Evaluation is cached per (model, data set) when the evaluate stage has a data-set axis: each instance then
+ * scores one model on one data set. This merges the instances of one model (equal matrix but for `axis`) into
+ * one run with all their data sets and a recomputed combined entry, so the rest of the report sees one run per
+ * model as before. Runs without the axis pass through unchanged.
+ */
+function mergeDatasetRuns(runs: LoadedRun[], axis: string, warnings: string[]): LoadedRun[] {
+  const out: LoadedRun[] = [];
+  const byModel = new Map<string, LoadedRun[]>();
+  for (const r of runs) {
+    if (!(axis in r.matrix)) {
+      out.push(r);
+      continue;
+    }
+    const matrix = Object.fromEntries(Object.entries(r.matrix).filter(([k]) => k !== axis));
+    const id = canonical(matrix);
+    if (!byModel.has(id)) {
+      const merged: LoadedRun = {
+        input: { ...r.input, stageId: withoutAxis(r.input.stageId, axis) },
+        metrics: { ...r.metrics, datasets: {}, warnings: [...r.metrics.warnings] },
+        matrix,
+      };
+      byModel.set(id, [merged]);
+      out.push(merged);
+    }
+    const group = byModel.get(id)!;
+    group.push(r);
+    const merged = group[0];
+    for (const [name, m] of Object.entries(r.metrics.datasets)) {
+      if (name in merged.metrics.datasets) {
+        warnings.push(`${r.input.stageId}: data set ${name} was evaluated twice for one model; the first is kept`);
+        continue;
+      }
+      merged.metrics.datasets[name] = m;
+    }
+  }
+  for (const group of byModel.values()) {
+    const [merged, ...parts] = group;
+    const digests = parts.map((p) => p.input.digest).join("+");
+    (merged as { input: RunInput }).input = { ...merged.input, digest: digests };
+    (merged.metrics as { combined?: Record<string, number> }).combined = combineDatasets(
+      Object.values(merged.metrics.datasets),
+    );
+  }
+  return out;
+}
+
+/** `evaluate[dataset=iiit5k,model=a,seed=1]` → `evaluate[model=a,seed=1]`. */
+function withoutAxis(stageId: string, axis: string): string {
+  const m = stageId.match(/^([^[]*)\[(.*)\]$/);
+  if (!m) return stageId;
+  const rest = m[2].split(",").filter((kv) => !kv.startsWith(`${axis}=`));
+  return rest.length ? `${m[1]}[${rest.join(",")}]` : m[1];
 }
 
 function runInfo(m: LoadedRun, seed: Scalar | null): RunInfo {

@@ -19,6 +19,7 @@ import {
 } from "./markdown.ts";
 import { displayName, type GroupData, metricInfo, type MetricSummary, type ReportData } from "./model.ts";
 import type { ChartFile } from "./curves.ts";
+import { verdictSentence } from "./compare.ts";
 
 export interface ReadmeOptions {
   /** Decimals for rates (CCR, CWR…). */
@@ -28,6 +29,8 @@ export interface ReadmeOptions {
   readonly charts: readonly ChartFile[];
   /** Published word accuracies (%): row value → data set (or `combined`) → value. */
   readonly expected?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Extra pictures (report `figures` input), copied into the report folder. */
+  readonly figures?: readonly { file: string; title: string; caption: string }[];
 }
 
 /** Published numbers (e.g. a README's table) beside the measured CWR of the same row and data set. */
@@ -251,6 +254,69 @@ function dataSection(data: ReportData): string {
   return out.join("\n\n");
 }
 
+function signed(v: number, opts: ReadmeOptions): string {
+  const s = formatNumber("cwr", Math.abs(v), opts);
+  if (Number(s.replace(/[^0-9.]/g, "")) === 0) return s; // no sign on what rounds to zero
+  return `${v < 0 ? "−" : "+"}${s}`;
+}
+
+function interval(ci: { low: number; high: number }, opts: ReadmeOptions): string {
+  return `[${signed(ci.low, opts)}, ${signed(ci.high, opts)}]`;
+}
+
+/** Treatment − baseline per data set with both intervals and the plain sentence. */
+function comparisonSection(data: ReportData, opts: ReadmeOptions): string {
+  const cs = data.comparisons ?? [];
+  const name = (v: string) => displayName(data.display_names, v);
+  const t = name(cs[0].treatment), b = name(cs[0].baseline);
+  const out = [heading(2, `${t} − ${b}`)];
+  out.push(
+    bullets(
+      cs.map((c) =>
+        `${bold(name(c.dataset)).md}: ${verdictSentence(c, name)} (CWR ${signed(c.cwr.diff, opts)}, 95 % CI ${
+          interval(c.cwr.ci, opts)
+        }).`
+      ).map((x) => raw(x)),
+    ),
+  );
+  out.push(table(
+    [
+      "Data set",
+      "Samples",
+      `CWR ${b}`,
+      `CWR ${t}`,
+      "Δ CWR",
+      "95 % CI (seeds + samples)",
+      "95 % CI (samples)",
+      "Δ CCR",
+      "95 % CI (seeds + samples)",
+      "95 % CI (samples)",
+    ],
+    cs.map((c) => [
+      name(c.dataset),
+      String(c.samples),
+      formatNumber("cwr", c.cwr.baseline, opts),
+      formatNumber("cwr", c.cwr.treatment, opts),
+      signed(c.cwr.diff, opts),
+      interval(c.cwr.ci, opts),
+      interval(c.cwr.ci_samples, opts),
+      signed(c.ccr.diff, opts),
+      interval(c.ccr.ci, opts),
+      interval(c.ccr.ci_samples, opts),
+    ]),
+    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+  ));
+  const seeds = `${cs[0].seeds.treatment} + ${cs[0].seeds.baseline}`;
+  out.push(escapeText(
+    `Differences of the seed means (${seeds} seeds). "Seeds + samples": a two-level bootstrap that redraws each ` +
+      `family's seeds and, paired, the test images (the same images for both families) — the uncertainty of ` +
+      `the method comparison; the verdict uses it (better / worse when the CWR interval excludes 0). ` +
+      `"Samples": the paired bootstrap over test images with every seed kept — the uncertainty of these trained ` +
+      `models' difference on the data set. Percentile intervals; with few seeds the seed part is coarse.`,
+  ));
+  return out.join("\n\n");
+}
+
 function curvesSection(opts: ReadmeOptions): string {
   const out = [heading(2, "Training curves")];
   if (!opts.charts.length) {
@@ -367,6 +433,8 @@ export function renderReadme(data: ReportData, opts: ReadmeOptions): string {
   if (data.note) parts.push(`> ${escapeText(data.note).replace(/<br>/g, "<br>\n> ")}`);
   if (opts.expected && Object.keys(opts.expected).length) parts.push(expectedSection(data, opts.expected));
 
+  if (data.comparisons?.length) parts.push(comparisonSection(data, opts));
+
   parts.push(heading(2, "Per data set"));
   const detailSets = [...data.datasets.map((d) => d.name), "combined"].filter((d) =>
     data.groups.some((g) => g.metrics[d])
@@ -386,6 +454,10 @@ export function renderReadme(data: ReportData, opts: ReadmeOptions): string {
   parts.push(paramsSection(data));
   parts.push(dataSection(data));
   parts.push(curvesSection(opts));
+  if (opts.figures?.length) {
+    parts.push(heading(2, "Figures"));
+    for (const f of opts.figures) parts.push(`${image(f.title, f.file).md}\n\n${escapeText(f.caption)}`);
+  }
   parts.push(provenanceSection(data));
 
   if (data.warnings.length) {

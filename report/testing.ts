@@ -18,6 +18,9 @@ export interface FixtureOptions {
   /** "evaluate": metrics.json as tasks/evaluate.ts writes it (a file, `datasets` a list); "map": a directory
    * holding metrics.json with `datasets` a map by name (the tolerant older shape). */
   shape?: "evaluate" | "map";
+  /** One evaluate instance per (model, seed, data set), matrix axis `dataset`, as evaluation cached per data set
+   * writes them; also per-sample `predictions` files whose word accuracy follows the rates. */
+  perDataset?: boolean;
 }
 
 /** Deterministic pseudo-random in [0, 1). */
@@ -33,13 +36,14 @@ function rand(seed: number): () => number {
 export async function writeFixtures(
   dir: string,
   opts: FixtureOptions = {},
-): Promise<{ metrics: ResolvedInput[]; curves: ResolvedInput[] }> {
+): Promise<{ metrics: ResolvedInput[]; curves: ResolvedInput[]; predictions: ResolvedInput[] }> {
   const models = opts.models ?? ["abinet_vision", "conclr_vision"];
   const seeds = opts.seeds ?? [1, 2, 3];
   const datasets = opts.datasets ?? { synth_test: 500, iiit5k: 3000, svt: 647 };
   const steps = opts.steps ?? 300;
   const metrics: ResolvedInput[] = [];
   const curves: ResolvedInput[] = [];
+  const predictions: ResolvedInput[] = [];
   for (const [mi, model] of models.entries()) {
     for (const seed of seeds) {
       const r = rand(1000 * mi + seed);
@@ -64,6 +68,39 @@ export async function writeFixtures(
       const combined: Record<string, number> = {};
       for (const k of Object.keys(Object.values(ds)[0] ?? {})) {
         combined[k] = k === "count" ? n : Object.entries(ds).reduce((a, [name, m]) => a + m[k] * datasets[name], 0) / n;
+      }
+      if (opts.perDataset) {
+        for (const [name, m] of Object.entries(ds)) {
+          const dmatrix = { model, seed, dataset: name };
+          const ddir = join(dir, `evaluate_${model}_${seed}_${name}`);
+          await mkdir(ddir, { recursive: true });
+          const { count, ...rest } = m;
+          await writeFile(
+            join(ddir, "metrics.json"),
+            JSON.stringify({
+              format: "strata-metrics-v1",
+              model: { stage: `train[model=${model},seed=${seed}]`, matrix, params: trainParams, family: model },
+              datasets: [{ name, stage: name, samples: count, ...rest }],
+            }),
+          );
+          const lines: string[] = [];
+          const pr = rand(7 + seed * 31 + mi);
+          for (let i = 1; i <= count; i++) {
+            const right = pr() < m.cwr;
+            lines.push(JSON.stringify({ dataset: name, index: i, label: "word", prediction: right ? "word" : "wxrd" }));
+          }
+          await writeFile(join(ddir, "predictions.jsonl"), lines.join("\n") + "\n");
+          const id = `evaluate[dataset=${name},model=${model},seed=${seed}]`;
+          const common = { stageId: id, matrix: dmatrix, kind: "evaluate", params: { protocol: 36, batch_size: 64 } };
+          const digest = (k: number) => `sha256:${(mi * 1000 + seed * 10 + k).toString(16).padStart(64, "0")}`;
+          metrics.push({ ...common, path: join(ddir, "metrics.json"), output: "metrics", digest: digest(1) });
+          predictions.push({
+            ...common,
+            path: join(ddir, "predictions.jsonl"),
+            output: "predictions",
+            digest: digest(2),
+          });
+        }
       }
       const shape = opts.shape ?? "evaluate";
       const mdir = join(dir, `evaluate_${model}_${seed}`);
@@ -100,15 +137,17 @@ export async function writeFixtures(
       const mpath = shape === "evaluate" ? join(mdir, "metrics.json") : join(mdir, "metrics");
       if (shape === "map") await mkdir(mpath, { recursive: true });
       await writeFile(shape === "evaluate" ? mpath : join(mpath, "metrics.json"), JSON.stringify(json));
-      metrics.push({
-        path: mpath,
-        stageId: `evaluate[model=${model},seed=${seed}]`,
-        output: "metrics",
-        matrix,
-        kind: "evaluate",
-        params: { protocol: 36, batch_size: 64 },
-        digest: `sha256:${(mi * 100 + seed).toString(16).padStart(64, "0")}`,
-      });
+      if (!opts.perDataset) {
+        metrics.push({
+          path: mpath,
+          stageId: `evaluate[model=${model},seed=${seed}]`,
+          output: "metrics",
+          matrix,
+          kind: "evaluate",
+          params: { protocol: 36, batch_size: 64 },
+          digest: `sha256:${(mi * 100 + seed).toString(16).padStart(64, "0")}`,
+        });
+      }
       const lines: string[] = [];
       for (let step = 1; step <= steps; step += 5) {
         const loss = 3 * Math.exp(-step / (80 + 20 * mi)) + 0.3 + 0.2 * r();
@@ -140,7 +179,7 @@ export async function writeFixtures(
       });
     }
   }
-  return { metrics, curves };
+  return { metrics, curves, predictions };
 }
 
 /** A stage context good enough for stage kinds that only read inputs and write outputs. */

@@ -8,7 +8,8 @@ import type { StageContext, StageResult } from "../pipeline/stage_kind.ts";
 import type { ReportParams } from "../tasks/report.ts";
 import { curveCharts } from "./curves.ts";
 import { referencedFiles, tableProblems } from "./markdown.ts";
-import { buildReport } from "./model.ts";
+import { buildComparisons } from "./compare.ts";
+import { buildReport, type ReportData } from "./model.ts";
 import { renderReadme } from "./readme.ts";
 
 /** Stage keys, timings and environments from a lock-shaped JSON file (`pipeline/provenance.ts` LockFile). */
@@ -33,13 +34,14 @@ async function readProvenance(path: string | undefined): Promise<Record<string, 
 export async function writeReport(ctx: StageContext<ReportParams>, version: number): Promise<StageResult> {
   const p = ctx.params;
   const provenanceInput = ctx.inputs.provenance?.[0]?.path;
-  const { data, curves } = await buildReport(ctx.inputs.metrics ?? [], ctx.inputs.curves ?? [], {
+  const built = await buildReport(ctx.inputs.metrics ?? [], ctx.inputs.curves ?? [], {
     experiment: ctx.experiment,
     stageId: ctx.stageId,
     title: p.title,
     description: p.description,
     note: p.note,
     seedAxis: p.seed_axis,
+    datasetAxis: p.dataset_axis,
     rows: p.headline.rows,
     columns: p.headline.columns,
     metrics: p.headline.metrics,
@@ -52,23 +54,46 @@ export async function writeReport(ctx: StageContext<ReportParams>, version: numb
       ...(await readProvenance(provenanceInput)),
     },
   });
+  const { curves } = built;
+  let data: ReportData = built.data;
+  const cmp = p.compare;
+  if (cmp.baseline && cmp.treatment && (ctx.inputs.predictions ?? []).length) {
+    const warnings = [...data.warnings];
+    const comparisons = await buildComparisons(ctx.inputs.predictions ?? [], {
+      axis: cmp.axis,
+      baseline: cmp.baseline,
+      treatment: cmp.treatment,
+      seedAxis: p.seed_axis,
+      replicates: cmp.replicates,
+      seed: cmp.seed,
+      order: data.headline.columns,
+    }, warnings);
+    data = { ...data, comparisons, warnings };
+  }
   const charts = curveCharts(curves, {
     smooth: p.curves.smooth,
     valMetric: p.curves.val_metric,
     valLabel: p.curves.val_metric.replace(/_/g, " "),
     seedAxis: p.seed_axis,
   });
-  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts, expected: p.expected });
+  const figures = (ctx.inputs.figures ?? []).map((f, i) => ({
+    source: f.path,
+    file: `figure_${i + 1}_${f.stageId.replace(/[^A-Za-z0-9_.-]+/g, "_")}.png`,
+    title: f.stageId,
+    caption: p.figure_captions[f.stageId] ?? f.stageId,
+  }));
+  const readme = renderReadme(data, { digits: p.digits, percent: p.percent, charts, expected: p.expected, figures });
 
   // Self-checks: a broken table or a dangling image is a bug here, not something to publish.
   const problems = tableProblems(readme);
-  const files = new Set(["README.md", "report.json", ...charts.map((c) => c.file)]);
+  const files = new Set(["README.md", "report.json", ...charts.map((c) => c.file), ...figures.map((f) => f.file)]);
   for (const f of referencedFiles(readme)) if (!files.has(f)) problems.push(`README.md refers to missing ${f}`);
   if (problems.length) throw new Error(`${ctx.stageId}: generated README.md is not valid: ${problems.join("; ")}`);
 
   const dir = ctx.output("report");
   await mkdir(dir, { recursive: true });
   for (const c of charts) await writeFile(join(dir, c.file), c.svg);
+  for (const f of figures) await writeFile(join(dir, f.file), await Deno.readFile(f.source));
   await writeFile(join(dir, "report.json"), JSON.stringify(data, null, 2) + "\n");
   await writeFile(join(dir, "README.md"), readme);
   for (const w of data.warnings) ctx.log(`warning: ${w}`);

@@ -14,6 +14,7 @@ export interface EvaluateParams {
   batch_size: number;
   checkpoint: "best" | "last";
   limit?: number;
+  max_length: number;
   bad_input: "error" | "skip";
   backend?: string;
   decode_ar?: boolean;
@@ -43,6 +44,13 @@ const base = s.object({
   batch_size: s.integer({ min: 1, default: 64 }),
   checkpoint: s.string({ enum: ["best", "last"] as const, default: "best", description: "which checkpoint" }),
   limit: s.integer({ min: 1, optional: true, description: "score only the first N usable samples of each set" }),
+  max_length: s.integer({
+    min: 1,
+    max: 25,
+    default: 25,
+    description: "test labels longer than this are dropped (the protocol's 25). A model that reads fewer characters " +
+      "(its data.labels.max_length) is still scored on every word up to this length: longer ones count as errors",
+  }),
   bad_input: badInputSchema,
   backend: s.string({
     enum: BACKEND_CHOICES,

@@ -69,6 +69,19 @@ Deno.test("evaluate kind: metrics.json and predictions from a trained tiny model
       assert.ok(Math.abs(svt[k] - re[k]) < 1e-12, k);
     }
     for (const r of rows) assert.ok(r.confidence > 0 && r.confidence <= 1);
+
+    // The test set is the protocol's (labels ≤ 25), not filtered by what the model reads; `max_length` narrows it.
+    const short = evaluateKind.params.parse({ batch_size: 4, backend: "cpu", max_length: 5 }, []) as EvaluateParams;
+    const ctx5 = fakeContext({
+      params: short,
+      inputs: { ...ctx.inputs, datasets: [resolved(lmdb, "iiit5k")] },
+      workDir: join(dir, "e5"),
+      scratch: join(dir, "es5"),
+    });
+    await evaluateKind.run(ctx5);
+    const m5 = JSON.parse(await Deno.readTextFile(join(dir, "e5", "outputs", "metrics")));
+    assert.equal(m5.combined.samples, labels.filter((l) => l.length <= 5).length);
+    assert.ok(m5.combined.samples < 6);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

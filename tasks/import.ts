@@ -31,7 +31,17 @@ export const importParams = object({
     description: "unreadable images, missing files, empty labels: skip and list them (default) or fail",
   }),
   verify_images: boolean({ default: true, description: "decode every image and skip the undecodable ones" }),
-  limit: integer({ min: 1, optional: true, description: "import only the first N samples" }),
+  limit: integer({ min: 1, optional: true, description: "import only the first N samples (after `offset`)" }),
+  offset: integer({
+    min: 0,
+    default: 0,
+    description: "skip the first N samples, e.g. to train on the rest of a folder whose first N validate",
+  }),
+  name: string({
+    optional: true,
+    minLength: 1,
+    description: "the data set's name in evaluation metrics and reports, e.g. IC13_857 (default: the stage id)",
+  }),
 });
 export type ImportParams = typeof importParams extends ObjectSchema<infer T> ? T : never;
 
@@ -94,9 +104,10 @@ const kind = registerStageKind<ImportParams>({
           // Not a skipped sample: a note of its own (with policy error, openLmdb has thrown already).
           if (reader.sizeNote) warnings.push(`${reader.sizeNote}`);
           if (reader.declaredSize !== undefined) declared = reader.declaredSize;
-          listed = Math.min(reader.size, p.limit ?? Infinity);
+          const last = Math.min(reader.size, p.offset + (p.limit ?? Infinity));
+          listed = Math.max(0, last - p.offset);
           ctx.log(`import ${source}: layout lmdb, ${reader.size} samples`);
-          for (let i = 1; i <= listed; i++) {
+          for (let i = p.offset + 1; i <= last; i++) {
             if (ctx.signal.aborted) throw new Error("import interrupted");
             if (i % 500 === 0) ctx.progress(`import ${i}/${listed}`);
             const s = reader.read(i);
@@ -108,7 +119,7 @@ const kind = registerStageKind<ImportParams>({
         }
       } else {
         let found = await listSamples(source, layout, p.labels_file);
-        if (p.limit !== undefined) found = found.slice(0, p.limit);
+        found = found.slice(p.offset, p.limit !== undefined ? p.offset + p.limit : undefined);
         listed = found.length;
         ctx.log(`import ${source}: layout ${layout}, ${found.length} samples listed`);
         for (const [n, s] of found.entries()) {

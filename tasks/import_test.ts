@@ -132,3 +132,44 @@ Deno.test("import: an LMDB (picked by subdir) is copied with the same checks", a
     await assert.rejects(kind.run(escape), /escapes the source/);
   });
 });
+
+Deno.test("import: `name` names the data set in evaluation (IC13_857); empty names are rejected", async () => {
+  const { importParams } = await import("./import.ts");
+  const { datasetName } = await import("../training/evaluate_stage.ts");
+  const p = importParams.parse({ layout: "real", name: "IC13_857" }, ["stages", "ic13"]);
+  assert.equal(p.name, "IC13_857");
+  const input = { path: "/c/ab/outputs/lmdb", stageId: "ic13", output: "lmdb", matrix: {}, kind: "import", digest: "" };
+  assert.equal(datasetName({ ...input, params: p }), "IC13_857");
+  assert.equal(datasetName({ ...input, params: importParams.parse({}, []) }), "ic13");
+  assert.throws(() => importParams.parse({ name: "" }, ["stages", "ic13", "params"]), /name/);
+});
+
+Deno.test({
+  name: `import: offset + limit take a window, so validation and training crops of one folder stay disjoint${
+    HAVE_SHARED ? "" : " (SKIPPED: ../shared/data is absent)"
+  }`,
+  ignore: !HAVE_SHARED,
+}, async () => {
+  await withDir(async (dir) => {
+    const src = join(dir, "src");
+    await fs.mkdir(join(src, "IMG"), { recursive: true });
+    await fs.mkdir(join(src, "label"), { recursive: true });
+    for (let i = 1; i <= 5; i++) {
+      await Deno.writeFile(join(src, "IMG", `${i}.jpg`), await realImage(i));
+      await Deno.writeTextFile(join(src, "label", `${i}.txt`), `W${i}`);
+    }
+    const run = async (name: string, params: Record<string, unknown>) => {
+      const ctx = await stageContext(kind, join(dir, name), params, { source: src });
+      await kind.run(ctx);
+      return await labelsOf(ctx.output("lmdb"));
+    };
+    assert.deepEqual(await run("val", { limit: 2 }), ["W1", "W2"]);
+    assert.deepEqual(await run("train", { offset: 2 }), ["W3", "W4", "W5"]);
+    assert.deepEqual(await run("window", { offset: 1, limit: 2 }), ["W2", "W3"]);
+    // An LMDB source takes the same window.
+    const lmdb = join(dir, "train", "outputs", "lmdb");
+    const ctx = await stageContext(kind, join(dir, "again"), { layout: "lmdb", offset: 1, limit: 1 }, { source: lmdb });
+    await kind.run(ctx);
+    assert.deepEqual(await labelsOf(ctx.output("lmdb")), ["W4"]);
+  });
+});

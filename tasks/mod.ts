@@ -2,6 +2,7 @@
  * Registers every stage kind. Kind modules keep heavy imports (tfjs, lmdb,
  * canvas) inside `run`, so loading this stays cheap for cached reruns.
  */
+import "./conaug_montage.ts";
 import "./download.ts";
 import "./evaluate.ts";
 import "./import.ts";

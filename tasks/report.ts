@@ -57,6 +57,10 @@ export const reportParams = object({
     }),
   }),
   seed_axis: string({ default: "seed", description: "matrix axis averaged over (mean ± std)" }),
+  dataset_axis: string({
+    default: "dataset",
+    description: "matrix axis of evaluate stages that score one data set each; their metrics are merged per model",
+  }),
   display_names: record(string(), {
     default: {},
     description: "display names of matrix values and data sets (abinet_vision → ABINet-Vision is built in)",
@@ -66,8 +70,19 @@ export const reportParams = object({
     description:
       "published word accuracies (%) shown beside the measured CWR: row value → data set (or `combined`) → value",
   }),
+  figure_captions: record(string(), {
+    default: {},
+    description: "caption per figure, keyed by the producing stage id (default: the stage id)",
+  }),
   digits: integer({ default: 3, min: 0, max: 8, description: "decimals of rates" }),
   percent: boolean({ default: false, description: "show rates as percentages" }),
+  compare: object({
+    axis: string({ default: "model", description: "matrix axis whose values are compared" }),
+    baseline: string({ optional: true, description: "the reference value of `axis` (e.g. abinet_vision)" }),
+    treatment: string({ optional: true, description: "the value compared against it (e.g. conclr_vision)" }),
+    replicates: integer({ default: 2000, min: 100, description: "bootstrap replicates of the 95 % intervals" }),
+    seed: integer({ default: 1, min: 0, description: "seed of the bootstrap draws" }),
+  }, { description: "treatment − baseline per data set with 95 % intervals (needs the `predictions` input)" }),
   curves: object({
     smooth: integer({ default: 0, min: 0, description: "moving-average window of the loss (0: automatic)" }),
     val_metric: string({ default: "word_accuracy", description: "validation field plotted in val_accuracy.svg" }),
@@ -87,6 +102,16 @@ export default registerStageKind({
   inputs: {
     metrics: { description: "evaluate stages' `metrics` directories (metrics.json)", many: true },
     curves: { description: "train stages' `curve` files (JSONL)", many: true, optional: true },
+    predictions: {
+      description: "evaluate stages' per-sample `predictions` (JSONL), for the paired comparison (`compare`)",
+      many: true,
+      optional: true,
+    },
+    figures: {
+      description: "PNG files shown in the report's Figures section (e.g. a conaug_montage stage's montage)",
+      many: true,
+      optional: true,
+    },
     provenance: {
       description: "optional JSON with a `stages` map (id → key, seconds, environment), e.g. a lock file",
       optional: true,

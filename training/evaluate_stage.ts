@@ -84,7 +84,8 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<St
       const data = await openEvalData(input.path, {
         image,
         protocol: p.protocol,
-        maxLength: meta.data.max_length,
+        // The test set is the protocol's, whatever the model can read: its max_length must not filter it.
+        maxLength: p.max_length,
         policy: p.bad_input,
         limit: p.limit,
       }, p.batch_size);

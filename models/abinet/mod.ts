@@ -15,7 +15,7 @@ import { EVAL, trainContext } from "../nn/layers.ts";
 import { ParamStore } from "../nn/params.ts";
 import { deriveSeed } from "../nn/rng.ts";
 import { type LoadOptions, loadStateDict, stateDict } from "../nn/state.ts";
-import type { Recognizer, RecognizerOutput, TrainingContext, TrainingLoss } from "../recognizer.ts";
+import type { PredictOptions, Recognizer, RecognizerOutput, TrainingContext, TrainingLoss } from "../recognizer.ts";
 import { registerModelFamily } from "../recognizer.ts";
 import type { NamedTensor } from "../safetensors.ts";
 import { type AbinetVisionConfig, configSchema, resolveConfig } from "./config.ts";
@@ -62,8 +62,11 @@ export class AbinetVisionModel implements Recognizer {
     return this.vision.apply(images, training ? trainContext(dropoutSeed) : EVAL);
   }
 
-  predict(images: tf.Tensor4D): RecognizerOutput {
-    return tf.tidy(() => ({ logits: this.forward(images).logits }));
+  predict(images: tf.Tensor4D, opts: PredictOptions = {}): RecognizerOutput {
+    return tf.tidy(() => {
+      const out = this.forward(images);
+      return opts.attention ? { logits: out.logits, attention: out.attnScores } : { logits: out.logits };
+    });
   }
 
   /**

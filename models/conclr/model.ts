@@ -33,7 +33,14 @@ import { visionCrossEntropy } from "../abinet/loss.ts";
 import { AbinetVisionModel } from "../abinet/mod.ts";
 import { deriveSeed } from "../nn/rng.ts";
 import type { LoadOptions } from "../nn/state.ts";
-import type { ModelFamily, Recognizer, RecognizerOutput, TrainingContext, TrainingLoss } from "../recognizer.ts";
+import type {
+  ModelFamily,
+  PredictOptions,
+  Recognizer,
+  RecognizerOutput,
+  TrainingContext,
+  TrainingLoss,
+} from "../recognizer.ts";
 import type { NamedTensor } from "../safetensors.ts";
 import { conAugViews } from "./conaug.ts";
 import { contrastiveLoss } from "./contrastive_loss.ts";
@@ -85,8 +92,8 @@ export class ConclrVisionModel implements Recognizer {
     this.buffers = this.vision.store.buffers;
   }
 
-  predict(images: tf.Tensor4D): RecognizerOutput {
-    return this.vision.predict(images);
+  predict(images: tf.Tensor4D, opts?: PredictOptions): RecognizerOutput {
+    return this.vision.predict(images, opts);
   }
 
   trainingLoss(batch: Batch, images: tf.Tensor4D, ctx: TrainingContext): TrainingLoss {
