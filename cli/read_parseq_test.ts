@@ -7,7 +7,7 @@ import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { main } from "./read.ts";
 
-const LINE = /^(.+): ([a-z0-9]*) \((0|1)\.\d{4}\)$/;
+const LINE = /^(.+): ([a-z0-9]*) \((<0\.0001|[01]\.\d{4})\)$/;
 
 Deno.test({
   name: `read: parseq with --decode-ar / --refine-iters / --rotation${
