@@ -13,14 +13,7 @@ import trainKind from "../../tasks/train.ts";
 import { readCheckpoint } from "../../training/checkpoint.ts";
 import { DEMO_DIR, fakeContext, HAVE_DEMO, makeDemoLmdb, resolved } from "../../training/test_context.ts";
 
-// Ignored, visibly: after the issue 11/14 merges its evaluate step never settles (the run ends with the promise
-// pending, and under the test runner memory grows until the OOM killer stops CI). Train → init hand-offs are still
-// covered by the tests below and tasks/train_test.ts; the evaluate hang is an open defect of this session.
-Deno.test({
-  name: "abinet tiny: abinet_vision + pretrain_lm → abinet train → evaluate → read (end to end) " +
-    "(SKIPPED: evaluate of an abinet model hangs since the merges; open defect)",
-  ignore: true,
-}, async () => {
+Deno.test("abinet tiny: abinet_vision + pretrain_lm → abinet train → evaluate → read (end to end)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const lmdb = join(dir, "demo");
@@ -78,10 +71,24 @@ Deno.test({
     const a = await readCheckpoint(join(aDir, "last.safetensors"));
     const v = await readCheckpoint(join(vDir, "best.safetensors"));
     const l = await readCheckpoint(join(lDir, "best.safetensors"));
-    assert.deepEqual(a.file.tensors.get("vision.cls.weight")!.data, v.file.tensors.get("cls.weight")!.data);
-    assert.deepEqual(
-      a.file.tensors.get("language.model.layers.0.linear1.weight")!.data,
-      l.file.tensors.get("model.layers.0.linear1.weight")!.data,
+    // Loaded unchanged (lr 0). Checkpoints of families with `state()` are in PyTorch layout ([out, in]), the
+    // abinet family's in tfjs layout ([in, out]): 2-D tensors are compared up to that transpose. (A failing
+    // deepEqual on these arrays builds a diff big enough to exhaust memory, so the check is a max difference.)
+    const same = (x: { shape: number[]; data: ArrayLike<number> }, y: { shape: number[]; data: ArrayLike<number> }) => {
+      const transposed = x.shape.length === 2 && x.shape[0] === y.shape[1] && x.shape[1] === y.shape[0] &&
+        x.shape.join() !== y.shape.join();
+      assert.ok(transposed || x.shape.join() === y.shape.join(), `shapes ${x.shape} vs ${y.shape}`);
+      let worst = 0;
+      for (let i = 0; i < x.data.length; i++) {
+        const j = transposed ? (i % x.shape[1]) * x.shape[0] + Math.floor(i / x.shape[1]) : i;
+        worst = Math.max(worst, Math.abs(x.data[i] - y.data[j]));
+      }
+      assert.equal(worst, 0);
+    };
+    same(a.file.tensors.get("vision.cls.weight")!, v.file.tensors.get("cls.weight")!);
+    same(
+      a.file.tensors.get("language.model.layers.0.linear1.weight")!,
+      l.file.tensors.get("model.layers.0.linear1.weight")!,
     );
     assert.equal((a.meta.training.initialised_from as unknown[]).length, 2);
 
@@ -114,7 +121,7 @@ Deno.test({
     );
     assert.equal(code, 0);
     assert.equal(lines.length, 2);
-    for (const line of lines) assert.match(line, /^\S+\.png: \S* \(\d\.\d{4}\)$/);
+    for (const line of lines) assert.match(line, /^\S+\.png: \S* \((<0\.0001|\d\.\d{4})\)$/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
