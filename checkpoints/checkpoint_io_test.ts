@@ -338,7 +338,8 @@ Deno.test(torchTest("torch.save: dtypes, scalars, empty and transposed tensors; 
     // Cut inside the storages, and inside the pickle.
     await assert.rejects(
       () => decodeOfficialState(legacy.subarray(0, legacy.length - 100), "cut.pth"),
-      /cut\.pth: storage \d+: needs \d+ bytes at offset \d+, the file has \d+ \(truncated\?\)/,
+      // Where the cut lands depends on the storage keys torch.save picks (object ids), so either message names it.
+      /cut\.pth: storage \d+: (needs \d+ bytes at offset \d+, the file has \d+|the file ends before its size) \(truncated\?\)/,
     );
     await assert.rejects(
       () => decodeOfficialState(legacy.subarray(0, 400), "cut2.pth"),
