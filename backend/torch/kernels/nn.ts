@@ -201,30 +201,20 @@ export function registerNn(): void {
       return out(b, name, hh, [info.batchSize, info.outHeight, info.outWidth, info.outChannels], "float32");
     });
   }
-  register("MaxPoolGrad", (b, { dy, input }, a) => {
-    const info = poolInfo(input, a);
-    const hh = b.shim.sym.st_pool2d_grad(
-      0,
-      h(b, dy),
-      h(b, input),
-      i32([info.filterHeight, info.filterWidth]),
-      i32([info.strideHeight, info.strideWidth]),
-      pads(info),
-    );
-    return out(b, "MaxPoolGrad", hh, input.shape, "float32");
-  });
-  register("AvgPoolGrad", (b, { dy, input }, a) => {
-    const info = poolInfo(input, a);
-    const hh = b.shim.sym.st_pool2d_grad(
-      1,
-      h(b, dy),
-      h(b, input),
-      i32([info.filterHeight, info.filterWidth]),
-      i32([info.strideHeight, info.strideWidth]),
-      pads(info),
-    );
-    return out(b, "AvgPoolGrad", hh, input.shape, "float32");
-  });
+  for (const [name, kind] of [["MaxPoolGrad", 0], ["AvgPoolGrad", 1]] as const) {
+    register(name, (b, { dy, input }, a) => {
+      const info = poolInfo(input, a);
+      const hh = b.shim.sym.st_pool2d_grad(
+        kind,
+        h(b, dy),
+        h(b, input),
+        i32([info.filterHeight, info.filterWidth]),
+        i32([info.strideHeight, info.strideWidth]),
+        pads(info),
+      );
+      return out(b, name, hh, input.shape, "float32");
+    });
+  }
   register("ResizeBilinear", (b, { images }, a) => resize(b, "ResizeBilinear", images, a, true));
   register("ResizeNearestNeighbor", (b, { images }, a) => resize(b, "ResizeNearestNeighbor", images, a, false));
   register("ResizeBilinearGrad", (b, { images, dy }, a) => resizeGrad(b, "ResizeBilinearGrad", images, dy, a, true));
