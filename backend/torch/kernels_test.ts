@@ -427,6 +427,20 @@ Deno.test(`torch fused LayerNorm / BatchNorm match the composed ops, with gradie
   await tf.setBackend("cpu");
 });
 
+Deno.test(`torch Step (ReLU's gradient): NaN kept, alpha elsewhere, on contiguous and strided inputs${SKIP}`, {
+  ignore: !build,
+}, async () => {
+  await activateTorch("cpu");
+  const x = tf.tensor2d([[NaN, -1, 0], [2, -0, 1e-30]]);
+  const want = [NaN, 0.25, 0.25, 1, 0.25, 1];
+  // The contiguous CPU fast path, then a permuted view (the composed ATen path).
+  assert.deepEqual(Array.from(await tf.step(x, 0.25).data()), want);
+  const strided = await tf.step(tf.transpose(x), 0.25).data();
+  assert.deepEqual(Array.from(strided), [want[0], want[3], want[1], want[4], want[2], want[5]]);
+  assert.deepEqual(Array.from(await tf.step(x).data()), [NaN, 0, 0, 1, 0, 1]);
+  await tf.setBackend("cpu");
+});
+
 Deno.test(`torch dropout masks: drawn on the device, deterministic per seed, scaled by 1/(1 − rate)${SKIP}`, {
   ignore: !build,
 }, async () => {

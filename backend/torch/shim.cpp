@@ -317,8 +317,20 @@ st_t st_unary_scalar(int op, st_t hx, double a, double b, int out_dtype) {
     switch (op) {
       case 0: y = at::leaky_relu(x, a); break;
       case 1: {  // Step: 1 where x > 0, `a` elsewhere, NaN kept (as tfjs).
-        auto stepped = at::where(x > 0, at::ones_like(x), at::full_like(x, a));
-        y = at::where(at::isnan(x), x, stepped);
+        // ReLU's gradient calls it once per activation: on a contiguous CPU float tensor one pass over the
+        // data (7 ATen ops cost ~0.6 ms per call at micro size); elsewhere the composed ops.
+        if (x.is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous()) {
+          y = at::empty_like(x);
+          const float* src = x.data_ptr<float>();
+          float* dst = y.data_ptr<float>();
+          const float alpha = static_cast<float>(a);
+          const int64_t n = x.numel();
+          for (int64_t i = 0; i < n; i++) dst[i] = src[i] > 0 ? 1.0f : (src[i] != src[i] ? src[i] : alpha);
+        } else {
+          auto stepped = (x > 0).to(x.scalar_type());
+          if (a != 0) stepped = stepped * (1 - a) + a;
+          y = at::where(at::isnan(x), x, stepped);
+        }
         break;
       }
       case 2: y = at::clamp(x, a, b); break;
