@@ -178,8 +178,10 @@ export function compareOnDataset(
 /** The plain sentence for a comparison, e.g. "ConCLR-Vision is better here". */
 export function verdictSentence(c: Comparison, names: (v: string) => string): string {
   const t = names(c.treatment), b = names(c.baseline);
-  if (c.verdict === "not distinguishable") return `${t} is not distinguishable from ${b} here`;
-  return `${t} is ${c.verdict} than ${b} here`;
+  // One seed per family: the interval has no seed part, so the sentence is about these two trained models.
+  const oneSeed = c.seeds.baseline <= 1 && c.seeds.treatment <= 1 ? " (one seed each: these two models)" : "";
+  if (c.verdict === "not distinguishable") return `${t} is not distinguishable from ${b} here${oneSeed}`;
+  return `${t} is ${c.verdict} than ${b} here${oneSeed}`;
 }
 
 export interface CompareOptions {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { compareOnDataset, type ModelPredictions } from "./compare.ts";
+import { compareOnDataset, type ModelPredictions, verdictSentence } from "./compare.ts";
 import type { ReportData } from "./model.ts";
 import { fakeContext, writeFixtures } from "./testing.ts";
 import kind, { reportParams } from "../tasks/report.ts";
@@ -35,6 +35,21 @@ Deno.test("comparison: a clearly better treatment is 'better', with the interval
   assert.equal(compareOnDataset("d", b, a, { replicates: 500 })!.verdict, "worse");
   // Reproducible: the same seed gives the same interval.
   assert.deepEqual(compareOnDataset("d", a, b, { replicates: 500 })!.cwr.ci, c.cwr.ci);
+});
+
+Deno.test("comparison: with one seed per family the sentence says it compares these two models", () => {
+  const a = runs("a", [1], 400, (s, i) => (i * 7 + s) % 10 < 3);
+  const b = runs("b", [1], 400, (s, i) => (i * 7 + s) % 10 < 6);
+  const one = compareOnDataset("d", a, b, { replicates: 300 })!;
+  assert.equal(one.verdict, "better");
+  // No seed part: both intervals are the paired bootstrap over the test images.
+  assert.deepEqual(one.cwr.ci, one.cwr.ci_samples);
+  const upper = (v: string) => v.toUpperCase();
+  assert.equal(verdictSentence(one, upper), "B is better than A here (one seed each: these two models)");
+  const two = compareOnDataset("d", runs("a", [1, 2], 400, () => false), runs("b", [1, 2], 400, () => true), {
+    replicates: 300,
+  })!;
+  assert.equal(verdictSentence(two, upper), "B is better than A here");
 });
 
 Deno.test("comparison: equal models and seed noise larger than the gap are 'not distinguishable'", () => {

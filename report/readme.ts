@@ -312,7 +312,11 @@ function comparisonSection(data: ReportData, opts: ReadmeOptions): string {
       `family's seeds and, paired, the test images (the same images for both families) — the uncertainty of ` +
       `the method comparison; the verdict uses it (better / worse when the CWR interval excludes 0). ` +
       `"Samples": the paired bootstrap over test images with every seed kept — the uncertainty of these trained ` +
-      `models' difference on the data set. Percentile intervals; with few seeds the seed part is coarse.`,
+      `models' difference on the data set. Percentile intervals; with few seeds the seed part is coarse` +
+      (cs[0].seeds.treatment <= 1 && cs[0].seeds.baseline <= 1
+        ? `, and with one seed per family it is absent: both intervals then cover the test images only, so a ` +
+          `verdict compares these two trained models, not the methods (train more seeds for that).`
+        : "."),
   ));
   return out.join("\n\n");
 }

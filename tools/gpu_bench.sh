@@ -8,7 +8,10 @@
 #
 # It compiles the shim against that PyTorch's libtorch (CUDA), checks the CUDA kernels' numbers against the
 # CPU's, and prints the table of bench/torch_bench.ts (strata torch-cuda vs PyTorch CUDA fp32, same card).
-# Output also goes to $OUT/gpu_bench.log when $OUT is set.
+# Output also goes to $OUT/gpu_bench.log when $OUT is set. Knobs (bench/torch_bench.ts): STRATA_TORCH_BENCH=parity
+# (the CUDA-vs-CPU check alone), STRATA_GPU_BATCHES=128,32,384 (full ABINet-Vision; empty for none),
+# STRATA_GPU_TINY=0 (skip tiny @128), STRATA_GPU_CONCLR=full,tiny (ConCLR-Vision presets @128; 0 for none),
+# STRATA_BENCH_STEPS, STRATA_BENCH_VERBOSE=1 (per-step times). Measured on an H200 in about 3 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
