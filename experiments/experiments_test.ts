@@ -42,20 +42,20 @@ for (const file of yamlFiles(dir)) {
   });
 }
 
-Deno.test("default experiment: both models × 2 seeds, trained and evaluated alike", async () => {
+Deno.test("default experiment: both models × the same seeds, trained and evaluated alike", async () => {
   const plan = await planExperiment(join(dir, "conclr_vs_abinet.yaml"));
   const trains = plan.byStage.get("train") ?? [];
   assert.deepEqual(
     trains.map((t) => t.id).sort(),
-    ["abinet_vision", "conclr_vision"].flatMap((m) => [1, 2].map((s) => `train[model=${m},seed=${s}]`)),
+    ["abinet_vision", "conclr_vision"].flatMap((m) => [1].map((s) => `train[model=${m},seed=${s}]`)),
   );
   // Identical settings apart from the model: only `model` may differ between runs of the same seed.
   const withoutModel = (p: Record<string, unknown>) => JSON.stringify({ ...p, model: undefined });
-  for (const seed of [1, 2]) {
+  for (const seed of [1]) {
     const [a, c] = ["abinet_vision", "conclr_vision"].map((m) => plan.byId.get(`train[model=${m},seed=${seed}]`)!);
     assert.equal(withoutModel(a.params), withoutModel(c.params));
   }
-  assert.equal((plan.byStage.get("evaluate") ?? []).length, 4 * 3); // per (model, seed, data set)
+  assert.equal((plan.byStage.get("evaluate") ?? []).length, 2 * 3); // per (model, seed, data set)
   // Never a test split in training: the real training crops come from the *_train folders only, and the
   // validation crops (the first 300 of IIIT5K's training split) are not among them.
   const train = plan.byId.get("train[model=abinet_vision,seed=1]")!;
@@ -192,7 +192,7 @@ Deno.test("abinet_ablation: reuses the default's ABINet-Vision stages and starts
     ["abinet_ablation.yaml", "conclr_vs_abinet.yaml"].map((f) => planExperiment(join(dir, f))),
   );
   const seeds = (base.byStage.get("train") ?? []).filter((t) => t.matrix.model === "abinet_vision");
-  assert.ok(seeds.length >= 2);
+  assert.ok(seeds.length >= 1);
   for (const seed of seeds.map((t) => t.matrix.seed)) {
     const id = `train[model=abinet_vision,seed=${seed}]`;
     // Same params and inputs as the default's instance, hence the same cache key.
@@ -215,7 +215,7 @@ Deno.test("parseq_vs_abinet: the default's data, budget and seeds; only the mode
   const trains = plan.byStage.get("train") ?? [];
   assert.deepEqual(
     trains.map((t) => t.id).sort(),
-    ["abinet_vision", "parseq"].flatMap((m) => [1, 2].map((s) => `train[model=${m},seed=${s}]`)),
+    ["abinet_vision", "parseq"].flatMap((m) => [1].map((s) => `train[model=${m},seed=${s}]`)),
   );
   const p = plan.byId.get("train[model=parseq,seed=1]")!.params as Record<string, unknown>;
   const a = plan.byId.get("train[model=abinet_vision,seed=1]")!.params as Record<string, unknown>;
