@@ -15,13 +15,8 @@ import { getModelFamily, type Recognizer } from "../models/recognizer.ts";
 import { type NamedTensor, writeSafeTensors } from "../models/safetensors.ts";
 import { runIn, write } from "../pipeline/test_helpers.ts";
 import weightsKind, { checkpointFile } from "../tasks/weights.ts";
-import {
-  CHECKPOINT_FORMAT,
-  loadRecognizer,
-  readCheckpoint,
-  saveCheckpoint,
-  variableTensors,
-} from "../training/checkpoint.ts";
+import { CHECKPOINT_FORMAT, loadRecognizer, readCheckpoint, variableTensors } from "../training/checkpoint.ts";
+import { saveTestCheckpoint, TEST_DATA_CONFIG } from "../training/test_checkpoint.ts";
 import { loadModelFamilies } from "../training/families.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { KeyMismatchError, loadOfficial } from "./mod.ts";
@@ -253,14 +248,7 @@ Deno.test("strata checkpoints: the old tfjs-layout files still load", async () =
       model_family: "abinet_vision",
       model_config: JSON.stringify(model.config),
       num_classes: "37",
-      data: JSON.stringify({
-        height: 32,
-        width: 128,
-        channels: 3,
-        normalize: "imagenet",
-        protocol: 36,
-        max_length: 25,
-      }),
+      data: JSON.stringify(TEST_DATA_CONFIG),
       training: "{}",
     });
     const images = tf.randomUniform([1, 32, 128, 3], -1, 1, "float32", 2) as tf.Tensor4D;
@@ -373,17 +361,7 @@ Deno.test("strata checkpoints: variableTensors gives a PyTorch-layout file's ten
   try {
     const model = await microModel(8);
     const path = join(dir, "m.safetensors");
-    await saveCheckpoint(path, {
-      model,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "abinet_vision",
-        model_config: model.config,
-        num_classes: 37,
-        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(path, model);
     const ck = await readCheckpoint(path);
     assert.equal(ck.file.metadata.layout, "pytorch");
     assert.deepEqual(ck.file.tensors.get("backbone.resnet.conv1.weight")!.shape, [8, 3, 3, 3]); // OIHW
@@ -405,17 +383,7 @@ Deno.test("strata checkpoints: abinet's init_vision takes a PyTorch-layout abine
   try {
     const vision = await microModel(12);
     const path = join(dir, "v.safetensors");
-    await saveCheckpoint(path, {
-      model: vision,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "abinet_vision",
-        model_config: vision.config,
-        num_classes: 37,
-        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(path, vision);
     const family = getModelFamily("abinet");
     const full = family.create(
       family.config.parse({ vision: { preset: "micro" }, language: { preset: "micro" } }, []),

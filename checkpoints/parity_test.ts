@@ -13,7 +13,8 @@ import type { NamedTensor } from "../models/safetensors.ts";
 import { readSafeTensors, writeSafeTensors } from "../models/safetensors.ts";
 import { assertClose, fixtureExists, FIXTURES_DIR, loadFixture, nchwToNhwc } from "../testing/fixtures.ts";
 import { getModelFamily } from "../models/recognizer.ts";
-import { CHECKPOINT_FORMAT, readCheckpoint, saveCheckpoint } from "../training/checkpoint.ts";
+import { readCheckpoint } from "../training/checkpoint.ts";
+import { saveTestCheckpoint } from "../training/test_checkpoint.ts";
 import { loadModelFamilies } from "../training/families.ts";
 import { checkFit, getKeyMap, mapState } from "./key_maps.ts";
 import { importOfficial, loadOfficial } from "./mod.ts";
@@ -188,17 +189,7 @@ Deno.test(
       const config = family.config.parse({ preset: "micro" }, []) as Record<string, unknown>;
       const model = family.create(config, 11, 37);
       const ckpt = join(dir, "micro.safetensors");
-      await saveCheckpoint(ckpt, {
-        model,
-        meta: {
-          format: CHECKPOINT_FORMAT,
-          model_family: "abinet_vision",
-          model_config: config,
-          num_classes: 37,
-          data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-          training: {},
-        },
-      });
+      await saveTestCheckpoint(ckpt, model, { config });
       const pth = join(dir, "micro.pth");
       // `deno task export`: strata checkpoint → torch.save zip.
       assert.equal(await exportMain(["--checkpoint", ckpt, pth]), 0);

@@ -1,7 +1,7 @@
 /** `strata gc [--dry-run]`: removes cache entries that no results/*\/strata.lock references. */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { defaultCacheDir, findRoot, formatBytes, gc, GcLockError } from "../pipeline/mod.ts";
+import { defaultCacheDir, findRoot, formatSize, gc, GcLockError } from "../pipeline/mod.ts";
 
 const USAGE = `usage: strata gc [--dry-run] [--force] [--cache DIR]
 
@@ -54,7 +54,7 @@ export async function main(args: string[]): Promise<number> {
   for (const p of r.removed) console.log(`${dry ? "would remove" : "removed"} ${p}`);
   console.log(
     `strata gc: ${dry ? "would free" : "freed"} ${
-      formatBytes(r.bytesFreed)
+      formatSize(r.bytesFreed)
     } (${r.bytesFreed} bytes) in ${r.removed.length} ` +
       `entries; kept ${r.kept} referenced by ${r.locks.length} lock file(s)`,
   );

@@ -3,11 +3,10 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import "../models/parseq/mod.ts";
 import { getModelFamily } from "../models/recognizer.ts";
-import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
+import { saveTestCheckpoint } from "../training/test_checkpoint.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { main } from "./read.ts";
-
-const LINE = /^(.+): ([a-z0-9]*) \((<0\.0001|[01]\.\d{4})\)$/;
+import { READ_LINE as LINE } from "./test_read.ts";
 
 Deno.test({
   name: `read: parseq with --decode-ar / --refine-iters / --rotation${
@@ -22,17 +21,7 @@ Deno.test({
     const config = family.config.parse({ preset: "micro", embed_dim: 16 }, []) as Record<string, unknown>;
     const model = family.create(config, 1, 37);
     const ckpt = join(dir, "parseq.safetensors");
-    await saveCheckpoint(ckpt, {
-      model,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "parseq",
-        model_config: config,
-        num_classes: 37,
-        data: { height: 32, width: 128, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(ckpt, model, { config });
     model.dispose();
     for (
       const opts of [[], ["--decode-ar", "false", "--refine-iters", "2"], ["--rotation", "90", "--refine-iters", "0"]]

@@ -5,15 +5,14 @@ import { fileURLToPath } from "node:url";
 import { openLmdb } from "../data/lmdb.ts";
 import "../training/test_family.ts";
 import { getModelFamily } from "../models/recognizer.ts";
-import { CHECKPOINT_FORMAT, saveCheckpoint } from "../training/checkpoint.ts";
+import { saveTestCheckpoint } from "../training/test_checkpoint.ts";
 import { DEMO_DIR, HAVE_DEMO } from "../training/test_context.ts";
 import { expandImages, main } from "./read.ts";
 import { formatConfidence } from "./attention_png.ts";
 import { TEST_MICRO_CONFIG } from "../models/abinet/test_config.ts";
 import "../models/abinet/mod.ts";
 import { decodeImage, loadCanvas } from "../data/image.ts";
-
-const LINE = /^(.+): ([a-z0-9]*) \((<0\.0001|[01]\.\d{4})\)$/;
+import { READ_LINE as LINE } from "./test_read.ts";
 
 Deno.test({
   name: `read: prints "file: text (confidence)" for each demo image${
@@ -29,17 +28,7 @@ Deno.test({
     const config = family.config.parse({ height: 16, width: 48 }, []) as Record<string, unknown>;
     const model = family.create(config, 1, 37);
     const ckpt = join(dir, "tiny.safetensors");
-    await saveCheckpoint(ckpt, {
-      model,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "strata_test_tiny",
-        model_config: config,
-        num_classes: 37,
-        data: { height: 16, width: 48, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(ckpt, model, { config, data: { height: 16, width: 48 } });
     model.dispose();
     const lines: string[] = [];
     const before = tf.memory().numTensors;
@@ -74,17 +63,7 @@ Deno.test("class 8: read recognises the images it can read and names the ones it
     const config = family.config.parse({ height: 16, width: 48 }, []) as Record<string, unknown>;
     const model = family.create(config, 1, 37);
     const ckpt = join(dir, "tiny.safetensors");
-    await saveCheckpoint(ckpt, {
-      model,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "strata_test_tiny",
-        model_config: config,
-        num_classes: 37,
-        data: { height: 16, width: 48, channels: 3, normalize: "imagenet", protocol: 36, max_length: 25 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(ckpt, model, { config, data: { height: 16, width: 48 } });
     model.dispose();
     // Real images from testdata, an undecodable one and an empty one in the middle of one batch.
     const imgs = join(dir, "imgs");
@@ -139,17 +118,7 @@ Deno.test("read --attention: one PNG per image, a row per decoded character and 
     const config = family.config.parse({ preset: "micro", ...TEST_MICRO_CONFIG }, []) as Record<string, unknown>;
     const model = family.create(config, 3, 37);
     const ckpt = join(dir, "m.safetensors");
-    await saveCheckpoint(ckpt, {
-      model,
-      meta: {
-        format: CHECKPOINT_FORMAT,
-        model_family: "abinet_vision",
-        model_config: config,
-        num_classes: 37,
-        data: { height: 16, width: 32, channels: 3, normalize: "imagenet", protocol: 36, max_length: 5 },
-        training: {},
-      },
-    });
+    await saveTestCheckpoint(ckpt, model, { config, data: { height: 16, width: 32, max_length: 5 } });
     model.dispose();
     const { createCanvas } = await loadCanvas();
     const images = join(dir, "img");

@@ -197,14 +197,3 @@ export function tempDir(): string {
     : Deno.env.get("TMPDIR") ?? Deno.env.get("TMP") ?? Deno.env.get("TEMP");
   return (env ?? (Deno.build.os === "windows" ? "C:\\Windows\\Temp" : "/tmp")).replace(/(.)[\\/]+$/, "$1");
 }
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}

@@ -11,7 +11,8 @@ export { ExperimentError, formatLoc, loadExperiment, loadExperimentAsync, loadYa
 export { buildPlan, type Instance, instanceId, type Plan } from "./plan.ts";
 export { formatSeconds, type Outcome, type RunOptions, runPlan, type RunResult } from "./runner.ts";
 export { Cache, defaultCacheDir, type EntryManifest, type KeyComponents, keyOf } from "./cache.ts";
-export { formatBytes, gc, GcLockError, type GcOptions, type GcResult } from "./gc.ts";
+export { gc, GcLockError, type GcOptions, type GcResult } from "./gc.ts";
+export { formatSize } from "./disk.ts";
 export { lockPath, readLock } from "./provenance.ts";
 
 /**
