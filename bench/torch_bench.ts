@@ -158,7 +158,8 @@ async function measure(
     }
     const mem = torchBackend()?.libtorchMemory();
     const ref = await pytorchSpeed(model, batch, o);
-    const theirs = ref ? (batch * (o.views ?? 1)) / (o.views ?? 1) / ref.seconds : undefined;
+    // Samples of the batch per second: the reference trains its views at once, as ConCLR does.
+    const theirs = ref ? batch / ref.seconds : undefined;
     const ratio = ours !== undefined && theirs !== undefined ? `${(ours / theirs).toFixed(2)}×` : "–";
     const memCell = o.device === "cuda" && mem
       ? `${(mem.cudaPeakBytes / 2 ** 30).toFixed(1)} / ${((ref?.max_memory_bytes ?? 0) / 2 ** 30).toFixed(1)}`
@@ -279,33 +280,20 @@ export async function main(): Promise<void> {
         " (PyTorch reference: the same TF32 defaults, cudnn.benchmark on)",
     );
     const rows: Row[] = [];
-    // The goal's batch first: a run cut short by a time limit still has it.
+    // Each row is printed as it is measured, so a run cut short by a time limit still shows it.
+    const row = async (label: string, family: string, preset: string, batch: number, views = 1) => {
+      rows.push(await measure(label, family, preset, batch, { steps, warmup: 3, device: "cuda", views }));
+      console.log(`| ${rows[rows.length - 1].join(" | ")} |`);
+    };
+    // The goal's batch first.
     const batches = (Deno.env.get("STRATA_GPU_BATCHES") ?? "128,32,384").split(",").filter(Boolean).map(Number);
-    for (const batch of batches) {
-      rows.push(
-        await measure("abinet_vision full", "abinet_vision", "full", batch, { steps, warmup: 3, device: "cuda" }),
-      );
-      console.log(`| ${rows[rows.length - 1].join(" | ")} |`);
-    }
+    for (const batch of batches) await row("abinet_vision full", "abinet_vision", "full", batch);
     // The size experiments/conclr_vs_abinet_gpu.yaml trains (tiny at 128), for its wall-time estimate.
-    if (Deno.env.get("STRATA_GPU_TINY") !== "0") {
-      rows.push(
-        await measure("abinet_vision tiny", "abinet_vision", "tiny", 128, { steps, warmup: 3, device: "cuda" }),
-      );
-      console.log(`| ${rows[rows.length - 1].join(" | ")} |`);
-    }
+    if (Deno.env.get("STRATA_GPU_TINY") !== "0") await row("abinet_vision tiny", "abinet_vision", "tiny", 128);
     // STRATA_GPU_CONCLR: the ConCLR-Vision presets to measure at 128 (default full; 0 for none).
     const conclr = Deno.env.get("STRATA_GPU_CONCLR") ?? "full";
     for (const preset of conclr === "0" ? [] : conclr.split(",")) {
-      rows.push(
-        await measure(`conclr_vision ${preset} (3 views)`, "conclr_vision", preset, 128, {
-          steps,
-          warmup: 3,
-          device: "cuda",
-          views: 3,
-        }),
-      );
-      console.log(`| ${rows[rows.length - 1].join(" | ")} |`);
+      await row(`conclr_vision ${preset} (3 views)`, "conclr_vision", preset, 128, 3);
     }
     table("GPU, 32×128 input, fp32 (goal ≥ 0.5× PyTorch at batch 128)", rows);
   }

@@ -176,10 +176,14 @@ export function compareOnDataset(
 }
 
 /** The plain sentence for a comparison, e.g. "ConCLR-Vision is better here". */
+/** One seed per family: the intervals have no seed part, so a verdict is about these two trained models. */
+export function oneSeedEach(c: Comparison): boolean {
+  return c.seeds.baseline <= 1 && c.seeds.treatment <= 1;
+}
+
 export function verdictSentence(c: Comparison, names: (v: string) => string): string {
   const t = names(c.treatment), b = names(c.baseline);
-  // One seed per family: the interval has no seed part, so the sentence is about these two trained models.
-  const oneSeed = c.seeds.baseline <= 1 && c.seeds.treatment <= 1 ? " (one seed each: these two models)" : "";
+  const oneSeed = oneSeedEach(c) ? " (one seed each: these two models)" : "";
   if (c.verdict === "not distinguishable") return `${t} is not distinguishable from ${b} here${oneSeed}`;
   return `${t} is ${c.verdict} than ${b} here${oneSeed}`;
 }

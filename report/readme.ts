@@ -19,7 +19,7 @@ import {
 } from "./markdown.ts";
 import { displayName, type GroupData, metricInfo, type MetricSummary, type ReportData } from "./model.ts";
 import type { ChartFile } from "./curves.ts";
-import { verdictSentence } from "./compare.ts";
+import { oneSeedEach, verdictSentence } from "./compare.ts";
 
 export interface ReadmeOptions {
   /** Decimals for rates (CCR, CWR…). */
@@ -313,7 +313,7 @@ function comparisonSection(data: ReportData, opts: ReadmeOptions): string {
       `the method comparison; the verdict uses it (better / worse when the CWR interval excludes 0). ` +
       `"Samples": the paired bootstrap over test images with every seed kept — the uncertainty of these trained ` +
       `models' difference on the data set. Percentile intervals; with few seeds the seed part is coarse` +
-      (cs[0].seeds.treatment <= 1 && cs[0].seeds.baseline <= 1
+      (oneSeedEach(cs[0])
         ? `, and with one seed per family it is absent: both intervals then cover the test images only, so a ` +
           `verdict compares these two trained models, not the methods (train more seeds for that).`
         : "."),
